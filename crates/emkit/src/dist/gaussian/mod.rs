@@ -1,0 +1,273 @@
+//! Multivariate Gaussian components in the four covariance structures.
+//!
+//! Each structure lives in its own file with the same four operations: factor
+//! the covariances into precision Cholesky factors, evaluate log-densities for a
+//! block of rows, accumulate the second-moment statistics of a block, and turn
+//! merged statistics into covariances. This module dispatches once per block,
+//! never per row.
+
+mod diag;
+mod full;
+mod spherical;
+mod tied;
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::data::DataRef;
+
+/// How component covariances are constrained (scikit-learn's `covariance_type`;
+/// mclust's names in brackets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum CovarianceType {
+    /// Each component has its own general covariance matrix (VVV).
+    #[default]
+    Full,
+    /// All components share one general covariance matrix (EEE).
+    Tied,
+    /// Each component has its own diagonal covariance matrix (VVI).
+    Diagonal,
+    /// Each component has its own single variance, `σ²·I` (VII).
+    Spherical,
+}
+
+impl CovarianceType {
+    /// All four, in scikit-learn's order.
+    pub const ALL: [CovarianceType; 4] = [
+        CovarianceType::Full,
+        CovarianceType::Tied,
+        CovarianceType::Diagonal,
+        CovarianceType::Spherical,
+    ];
+
+    /// scikit-learn's name: `full`, `tied`, `diag` or `spherical`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CovarianceType::Full => "full",
+            CovarianceType::Tied => "tied",
+            CovarianceType::Diagonal => "diag",
+            CovarianceType::Spherical => "spherical",
+        }
+    }
+
+    /// Free covariance parameters of a `k`-component, `d`-feature mixture
+    /// (scikit-learn's count).
+    pub fn n_covariance_parameters(self, k: usize, d: usize) -> usize {
+        match self {
+            CovarianceType::Full => k * d * (d + 1) / 2,
+            CovarianceType::Tied => d * (d + 1) / 2,
+            CovarianceType::Diagonal => k * d,
+            CovarianceType::Spherical => k,
+        }
+    }
+
+    /// Number of stored covariance values (the flat layout of [`Covariances`]).
+    pub(crate) fn covariance_len(self, k: usize, d: usize) -> usize {
+        match self {
+            CovarianceType::Full => k * d * d,
+            CovarianceType::Tied => d * d,
+            CovarianceType::Diagonal => k * d,
+            CovarianceType::Spherical => k,
+        }
+    }
+
+    /// Number of values in the second-moment statistics.
+    pub(crate) fn second_moment_len(self, k: usize, d: usize) -> usize {
+        match self {
+            CovarianceType::Full => k * d * d,
+            CovarianceType::Tied => d * d,
+            CovarianceType::Diagonal => k * d,
+            CovarianceType::Spherical => k,
+        }
+    }
+}
+
+impl fmt::Display for CovarianceType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for CovarianceType {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "full" | "VVV" => Ok(CovarianceType::Full),
+            "tied" | "EEE" => Ok(CovarianceType::Tied),
+            "diag" | "diagonal" | "VVI" => Ok(CovarianceType::Diagonal),
+            "spherical" | "VII" => Ok(CovarianceType::Spherical),
+            _ => Err(crate::Error::InvalidConfig {
+                field: "covariance_type",
+                reason: format!("unknown {s:?}; use full, tied, diag or spherical"),
+            }),
+        }
+    }
+}
+
+/// Covariance parameters, flat and row-major, in scikit-learn's layouts:
+/// full `k × d × d`, tied `d × d`, diag `k × d`, spherical `k`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Covariances {
+    /// `k` matrices of `d × d`.
+    Full(Vec<f64>),
+    /// One shared `d × d` matrix.
+    Tied(Vec<f64>),
+    /// `k` rows of `d` variances.
+    Diagonal(Vec<f64>),
+    /// `k` variances.
+    Spherical(Vec<f64>),
+}
+
+impl Covariances {
+    /// The structure.
+    pub fn covariance_type(&self) -> CovarianceType {
+        match self {
+            Covariances::Full(_) => CovarianceType::Full,
+            Covariances::Tied(_) => CovarianceType::Tied,
+            Covariances::Diagonal(_) => CovarianceType::Diagonal,
+            Covariances::Spherical(_) => CovarianceType::Spherical,
+        }
+    }
+
+    /// The values, flat.
+    pub fn values(&self) -> &[f64] {
+        match self {
+            Covariances::Full(v)
+            | Covariances::Tied(v)
+            | Covariances::Diagonal(v)
+            | Covariances::Spherical(v) => v,
+        }
+    }
+
+    pub(crate) fn from_values(kind: CovarianceType, values: Vec<f64>) -> Covariances {
+        match kind {
+            CovarianceType::Full => Covariances::Full(values),
+            CovarianceType::Tied => Covariances::Tied(values),
+            CovarianceType::Diagonal => Covariances::Diagonal(values),
+            CovarianceType::Spherical => Covariances::Spherical(values),
+        }
+    }
+
+    /// The full `d × d` covariance matrix of component `j` (row-major).
+    pub fn component_matrix(&self, j: usize, d: usize) -> Vec<f64> {
+        let mut m = vec![0.0; d * d];
+        match self {
+            Covariances::Full(v) => m.copy_from_slice(&v[j * d * d..(j + 1) * d * d]),
+            Covariances::Tied(v) => m.copy_from_slice(v),
+            Covariances::Diagonal(v) => (0..d).for_each(|i| m[i * d + i] = v[j * d + i]),
+            Covariances::Spherical(v) => (0..d).for_each(|i| m[i * d + i] = v[j]),
+        }
+        m
+    }
+}
+
+/// Covariances with their factorisation: the precision Cholesky factors and
+/// their log-determinants, ready for evaluating densities.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Factored {
+    pub covariances: Covariances,
+    /// Layout as the covariances: full/tied upper-triangular `U` with `Σ⁻¹ = U Uᵀ`;
+    /// diag/spherical `1/σ`.
+    pub precisions_cholesky: Vec<f64>,
+    /// `ln det U` per component (one value for tied).
+    pub log_det: Vec<f64>,
+}
+
+/// A covariance block that failed to factor: the 0-based component (0 for tied).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct NotPositiveDefinite(pub usize);
+
+impl Factored {
+    /// Factors every component; fails on the first that is not positive definite.
+    pub fn new(covariances: Covariances, k: usize, d: usize) -> Result<Self, NotPositiveDefinite> {
+        let kind = covariances.covariance_type();
+        let per = kind.covariance_len(k, d) / blocks_of(kind, k);
+        let mut prec = vec![0.0; kind.covariance_len(k, d)];
+        let mut log_det = vec![0.0; blocks_of(kind, k)];
+        let values = covariances.values();
+        for (j, ld) in log_det.iter_mut().enumerate() {
+            let cov = &values[j * per..(j + 1) * per];
+            let out = &mut prec[j * per..(j + 1) * per];
+            *ld = factor_block(kind, cov, d, out).ok_or(NotPositiveDefinite(j))?;
+        }
+        Ok(Factored {
+            covariances,
+            precisions_cholesky: prec,
+            log_det,
+        })
+    }
+
+    pub fn covariance_type(&self) -> CovarianceType {
+        self.covariances.covariance_type()
+    }
+
+    /// `out[r*k + j] = ln N(x_r | means_j, Σ_j)` for every row of `rows`.
+    pub fn log_densities(&self, rows: DataRef<'_>, means: &[f64], k: usize, out: &mut [f64]) {
+        let (p, ld) = (&self.precisions_cholesky, &self.log_det);
+        match self.covariance_type() {
+            CovarianceType::Full => full::log_densities(rows, means, p, ld, k, out),
+            CovarianceType::Tied => tied::log_densities(rows, means, p, ld[0], k, out),
+            CovarianceType::Diagonal => diag::log_densities(rows, means, p, ld, k, out),
+            CovarianceType::Spherical => spherical::log_densities(rows, means, p, ld, k, out),
+        }
+    }
+}
+
+/// Number of separately factored covariance blocks.
+pub(crate) fn blocks_of(kind: CovarianceType, k: usize) -> usize {
+    match kind {
+        CovarianceType::Tied => 1,
+        _ => k,
+    }
+}
+
+/// Factors one covariance block into `out`; `None` when it is not positive definite.
+pub(crate) fn factor_block(
+    kind: CovarianceType,
+    cov: &[f64],
+    d: usize,
+    out: &mut [f64],
+) -> Option<f64> {
+    match kind {
+        CovarianceType::Full | CovarianceType::Tied => full::factor(cov, d, out),
+        CovarianceType::Diagonal => diag::factor(cov, out),
+        CovarianceType::Spherical => spherical::factor(cov[0], d, &mut out[0]),
+    }
+}
+
+/// Adds the second-moment statistics of a block: for each row `x` and component
+/// `j` with responsibility `r`, `r·(x−c_j)(x−c_j)ᵀ` (or its diagonal, or its
+/// trace), where `c_j` is the shift `shifts[j]`.
+pub(crate) fn accumulate_second_moments(
+    kind: CovarianceType,
+    rows: DataRef<'_>,
+    shifts: &[f64],
+    resp: &[f64],
+    k: usize,
+    second: &mut [f64],
+) {
+    match kind {
+        CovarianceType::Full => full::accumulate(rows, shifts, resp, k, second),
+        CovarianceType::Tied => tied::accumulate(rows, shifts, resp, k, second),
+        CovarianceType::Diagonal => diag::accumulate(rows, shifts, resp, k, second),
+        CovarianceType::Spherical => spherical::accumulate(rows, shifts, resp, k, second),
+    }
+}
+
+/// Covariances from merged statistics: `counts[j] = Σ r`, `first[j] = Σ r(x−c_j)`,
+/// and the second moments; `reg_covar` is added to every variance.
+pub(crate) fn covariances_from_stats(
+    kind: CovarianceType,
+    counts: &[f64],
+    first: &[f64],
+    second: &[f64],
+    d: usize,
+    reg_covar: f64,
+) -> Vec<f64> {
+    match kind {
+        CovarianceType::Full => full::from_stats(counts, first, second, d, reg_covar),
+        CovarianceType::Tied => tied::from_stats(counts, first, second, d, reg_covar),
+        CovarianceType::Diagonal => diag::from_stats(counts, first, second, d, reg_covar),
+        CovarianceType::Spherical => spherical::from_stats(counts, first, second, d, reg_covar),
+    }
+}

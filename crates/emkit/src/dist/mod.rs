@@ -1,0 +1,3 @@
+//! Emission distributions: the per-component densities that models mix.
+
+pub mod gaussian;

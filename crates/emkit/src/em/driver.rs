@@ -1,0 +1,322 @@
+use rayon::prelude::*;
+
+use super::{EmData, EmModel, Monitor, SufficientStats};
+use crate::error::{Error, Result};
+
+/// The settings the driver owns (scikit-learn's names and defaults).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EmConfig {
+    /// Number of restarts, each initialised with its own seed; the best is kept. Default 1.
+    pub n_init: usize,
+    /// Most EM iterations per restart. Default 100.
+    pub max_iter: usize,
+    /// Convergence threshold on the absolute change of the mean per-sample
+    /// log-likelihood between iterations. Default 1e-3.
+    pub tol: f64,
+    /// Master seed; restart `r` uses [`restart_seed`]`(seed, r)`. Default 0.
+    pub seed: u64,
+}
+
+impl Default for EmConfig {
+    fn default() -> Self {
+        EmConfig {
+            n_init: 1,
+            max_iter: 100,
+            tol: 1e-3,
+            seed: 0,
+        }
+    }
+}
+
+impl EmConfig {
+    /// Checks every field's range.
+    pub fn validate(&self) -> Result<()> {
+        if self.n_init == 0 {
+            return Err(Error::InvalidConfig {
+                field: "n_init",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.max_iter == 0 {
+            return Err(Error::InvalidConfig {
+                field: "max_iter",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if !(self.tol >= 0.0 && self.tol.is_finite()) {
+            return Err(Error::InvalidConfig {
+                field: "tol",
+                reason: format!("must be a finite number >= 0, got {}", self.tol),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The seed of restart `restart` under master seed `seed` (SplitMix64 of the pair),
+/// so that restarts are independent and reproducible one by one.
+pub fn restart_seed(seed: u64, restart: usize) -> u64 {
+    let mut z = seed ^ (restart as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// One line of the convergence trace.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TraceEntry {
+    /// 1-based iteration.
+    pub iteration: usize,
+    /// Mean per-sample log-likelihood of the parameters this iteration started from.
+    pub mean_log_likelihood: f64,
+    /// Change from the previous iteration (`None` on the first).
+    pub change: Option<f64>,
+}
+
+/// Why a restart stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// The change fell below `tol` at this iteration.
+    Converged {
+        /// 1-based iteration.
+        iteration: usize,
+    },
+    /// `max_iter` iterations ran without converging. This is not convergence.
+    MaxIter {
+        /// Iterations run (= `max_iter`).
+        iterations: usize,
+    },
+    /// The restart failed; see [`RestartReport::error`].
+    Failed,
+}
+
+/// What happened in one restart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RestartReport {
+    /// 0-based restart number.
+    pub restart: usize,
+    /// The seed this restart was initialised with.
+    pub seed: u64,
+    /// One entry per iteration.
+    pub trace: Vec<TraceEntry>,
+    /// Why it stopped.
+    pub stop: StopReason,
+    /// Total log-likelihood of the returned parameters (the final E-step); NaN if failed.
+    pub log_likelihood: f64,
+    /// `log_likelihood / n_samples`.
+    pub mean_log_likelihood: f64,
+    /// `(iteration, component)` for every component re-seeded by an M-step.
+    pub reseeded: Vec<(usize, usize)>,
+    /// The error that ended a failed restart.
+    pub error: Option<String>,
+}
+
+impl RestartReport {
+    /// Whether this restart converged (reaching `max_iter` does not count).
+    pub fn converged(&self) -> bool {
+        matches!(self.stop, StopReason::Converged { .. })
+    }
+
+    /// Number of EM iterations run.
+    pub fn n_iter(&self) -> usize {
+        self.trace.len()
+    }
+}
+
+/// What happened in a whole fit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitReport {
+    /// One report per restart, in order.
+    pub restarts: Vec<RestartReport>,
+    /// Index of the restart whose model was returned.
+    pub best_init: usize,
+    /// Number of observations fitted.
+    pub n_samples: usize,
+}
+
+impl FitReport {
+    /// The report of the returned model's restart.
+    pub fn best(&self) -> &RestartReport {
+        &self.restarts[self.best_init]
+    }
+}
+
+/// Blocks folded sequentially by one task. Fixed, so that the reduction tree
+/// (and hence every rounding) is the same for any number of threads.
+const BLOCKS_PER_TASK: usize = 4;
+
+/// One pass over the data: merged statistics and total log-likelihood.
+pub(crate) fn e_step<D, M>(model: &M, data: &D) -> (M::Stats, f64)
+where
+    D: EmData + ?Sized,
+    M: EmModel<D>,
+{
+    let n_blocks = data.n_blocks();
+    let n_tasks = n_blocks.div_ceil(BLOCKS_PER_TASK);
+    let partials: Vec<(M::Stats, f64)> = (0..n_tasks)
+        .into_par_iter()
+        .map(|task| {
+            let mut stats = model.empty_stats();
+            let mut ll = 0.0;
+            let end = ((task + 1) * BLOCKS_PER_TASK).min(n_blocks);
+            for b in task * BLOCKS_PER_TASK..end {
+                ll += model.accumulate(data.block(b), &mut stats);
+            }
+            (stats, ll)
+        })
+        .collect();
+    let mut partials = partials.into_iter();
+    let (mut stats, mut ll) = partials
+        .next()
+        .unwrap_or_else(|| (model.empty_stats(), 0.0));
+    for (s, l) in partials {
+        stats.merge(&s);
+        ll += l;
+    }
+    (stats, ll)
+}
+
+/// Sums per-block totals in exactly the order [`e_step`] does, so that a score
+/// computed outside a fit has the same bits as the fit's final E-step.
+pub(crate) fn sum_like_e_step(block_totals: impl Iterator<Item = f64>) -> f64 {
+    let mut tasks = Vec::new();
+    let mut task = 0.0;
+    for (b, t) in block_totals.enumerate() {
+        if b % BLOCKS_PER_TASK == 0 && b > 0 {
+            tasks.push(task);
+            task = 0.0;
+        }
+        task += t;
+    }
+    tasks.push(task);
+    let mut total = tasks[0];
+    for t in &tasks[1..] {
+        total += t;
+    }
+    total
+}
+
+/// Fits by EM: `config.n_init` restarts, each started by `init(restart, seed)`,
+/// and returns the model with the highest final log-likelihood.
+///
+/// A restart that fails is recorded in the report and the others go on; the
+/// fit fails only when every restart fails (with the first restart's error).
+pub fn fit<D, M, I, Mon>(
+    data: &D,
+    config: &EmConfig,
+    mut init: I,
+    monitor: &mut Mon,
+) -> Result<(M, FitReport)>
+where
+    D: EmData + ?Sized,
+    M: EmModel<D>,
+    I: FnMut(usize, u64) -> Result<M>,
+    Mon: Monitor + ?Sized,
+{
+    config.validate()?;
+    let mut best: Option<(M, usize)> = None;
+    let mut reports: Vec<RestartReport> = Vec::with_capacity(config.n_init);
+    let mut first_error = None;
+    for restart in 0..config.n_init {
+        monitor.restart_started(restart, config.n_init);
+        let seed = restart_seed(config.seed, restart);
+        let mut report = RestartReport {
+            restart,
+            seed,
+            trace: Vec::new(),
+            stop: StopReason::Failed,
+            log_likelihood: f64::NAN,
+            mean_log_likelihood: f64::NAN,
+            reseeded: Vec::new(),
+            error: None,
+        };
+        let outcome = init(restart, seed)
+            .and_then(|model| run_restart(data, config, model, &mut report, monitor));
+        match outcome {
+            Ok(model) => {
+                let better = match &best {
+                    None => true,
+                    Some((_, b)) => report.log_likelihood > reports[*b].log_likelihood,
+                };
+                if better {
+                    best = Some((model, restart));
+                }
+            }
+            Err(e) => {
+                report.stop = StopReason::Failed;
+                report.error = Some(e.to_string());
+                first_error.get_or_insert(e);
+            }
+        }
+        monitor.restart_finished(restart, &report);
+        reports.push(report);
+    }
+    match best {
+        Some((model, best_init)) => Ok((
+            model,
+            FitReport {
+                restarts: reports,
+                best_init,
+                n_samples: data.n_samples(),
+            },
+        )),
+        None => Err(first_error.expect("n_init >= 1 and no restart succeeded")),
+    }
+}
+
+fn run_restart<D, M, Mon>(
+    data: &D,
+    config: &EmConfig,
+    mut model: M,
+    report: &mut RestartReport,
+    monitor: &mut Mon,
+) -> Result<M>
+where
+    D: EmData + ?Sized,
+    M: EmModel<D>,
+    Mon: Monitor + ?Sized,
+{
+    let n = data.n_samples() as f64;
+    let mut previous: Option<f64> = None;
+    report.stop = StopReason::MaxIter {
+        iterations: config.max_iter,
+    };
+    for iteration in 1..=config.max_iter {
+        let (stats, ll) = e_step(&model, data);
+        let mean = ll / n;
+        if !mean.is_finite() {
+            return Err(Error::NonFiniteLikelihood { iteration });
+        }
+        let entry = TraceEntry {
+            iteration,
+            mean_log_likelihood: mean,
+            change: previous.map(|p| mean - p),
+        };
+        report.trace.push(entry);
+        monitor.iteration(report.restart, &entry);
+        // As in scikit-learn, every iteration ends with an M-step, so the
+        // returned parameters are one update past the last tested likelihood;
+        // the final E-step below reports their exact score.
+        let outcome = model.maximize(&stats)?;
+        let reseeded = !outcome.reseeded.is_empty();
+        report
+            .reseeded
+            .extend(outcome.reseeded.into_iter().map(|c| (iteration, c)));
+        // A freshly re-seeded component has not been fitted yet: never stop there.
+        if matches!(entry.change, Some(c) if c.abs() < config.tol) && !reseeded {
+            report.stop = StopReason::Converged { iteration };
+            break;
+        }
+        previous = Some(mean);
+    }
+    let (_, ll) = e_step(&model, data);
+    if !ll.is_finite() {
+        return Err(Error::NonFiniteLikelihood {
+            iteration: report.trace.len() + 1,
+        });
+    }
+    report.log_likelihood = ll;
+    report.mean_log_likelihood = ll / n;
+    Ok(model)
+}

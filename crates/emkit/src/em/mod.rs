@@ -1,0 +1,65 @@
+//! The EM engine: one driver for every model.
+//!
+//! A model says how to *accumulate* expected sufficient statistics over one
+//! block of data ([`EmModel::accumulate`]) and how to turn merged statistics into
+//! new parameters ([`EmModel::maximize`]). The driver owns everything else:
+//! restarts with their own seeds, the parallel pass over blocks, the
+//! convergence test, the trace, the monitor, the final E-step and the best-of
+//! choice. Nothing model-specific lives here.
+//!
+//! Determinism: blocks are grouped into tasks of a fixed size, each task folds
+//! its blocks in order, and the task results are merged in order. None of this
+//! depends on the number of threads, so a fit is bit-identical whatever the
+//! size of the rayon pool.
+
+mod driver;
+mod monitor;
+
+pub(crate) use driver::sum_like_e_step;
+pub use driver::{fit, restart_seed, EmConfig, FitReport, RestartReport, StopReason, TraceEntry};
+pub use monitor::{Monitor, NoMonitor};
+
+use crate::error::Result;
+
+/// Expected sufficient statistics: values that merge associatively.
+pub trait SufficientStats: Send {
+    /// Adds `other` into `self`, as if `self` had also seen `other`'s data.
+    fn merge(&mut self, other: &Self);
+}
+
+/// Data split into blocks that can be accumulated independently.
+///
+/// The block partition must depend only on the data, never on the thread count.
+pub trait EmData: Sync {
+    /// One unit of work: a range of rows, a sequence, ...
+    type Block<'a>
+    where
+        Self: 'a;
+    /// Number of observations: the mean log-likelihood divides by it.
+    fn n_samples(&self) -> usize;
+    /// Number of blocks.
+    fn n_blocks(&self) -> usize;
+    /// Block `i`, for `i < n_blocks()`.
+    fn block(&self, i: usize) -> Self::Block<'_>;
+}
+
+/// What an M-step changed beyond the plain update.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MaximizeOutcome {
+    /// Components (or states) that were empty or collapsed and were re-seeded.
+    pub reseeded: Vec<usize>,
+}
+
+/// A model fitted by EM: its E-step accumulates, its M-step maximizes.
+pub trait EmModel<D: EmData + ?Sized>: Clone + Send + Sync {
+    /// The statistics of this model's E-step.
+    type Stats: SufficientStats;
+    /// Fresh, zeroed statistics for the current parameters.
+    fn empty_stats(&self) -> Self::Stats;
+    /// Adds the expected sufficient statistics of `block` under the current
+    /// parameters into `stats`; returns the block's total log-likelihood.
+    fn accumulate(&self, block: D::Block<'_>, stats: &mut Self::Stats) -> f64;
+    /// Replaces the parameters with those that maximize the expected
+    /// complete-data log-likelihood given `stats`.
+    fn maximize(&mut self, stats: &Self::Stats) -> Result<MaximizeOutcome>;
+}

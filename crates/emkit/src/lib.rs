@@ -1,0 +1,60 @@
+//! # emkit: latent-variable models fitted by Expectation–Maximization
+//!
+//! emkit fits Gaussian mixtures (full, tied, diagonal and spherical
+//! covariances) by EM, with scikit-learn's parameterisation and defaults, and
+//! is built so that hidden Markov models and the other EM models share one engine.
+//!
+//! ## Example
+//!
+//! ```
+//! use emkit::{CovarianceType, DataRef, GaussianMixture};
+//!
+//! let x = [1.0, 2.0, 1.1, 2.1, 0.9, 1.9, 8.0, 9.0, 8.1, 9.2, 7.9, 8.8];
+//! let data = DataRef::new(&x, 6, 2)?;
+//! let fit = GaussianMixture::builder(2)
+//!     .covariance(CovarianceType::Spherical)
+//!     .n_init(2)
+//!     .seed(0)
+//!     .fit(data)?;
+//! // The reported log-likelihood is the score of the returned model.
+//! let score = fit.model.score(data)?;
+//! assert!((fit.mean_log_likelihood() - score).abs() < 1e-12);
+//! # Ok::<(), emkit::Error>(())
+//! ```
+//!
+//! ## The engine
+//!
+//! Every model's E-step *accumulates* expected sufficient statistics over a
+//! block of data; statistics merge associatively; the M-step reads only the
+//! merged statistics ([`em::EmModel`]). The driver ([`em::fit`]) runs blocks in
+//! parallel with rayon over a fixed partition, so fits are bit-identical for
+//! any thread count, and owns restarts, convergence, the trace and the final
+//! E-step. It never prints: pass an [`em::Monitor`] to watch a fit.
+//!
+//! ## Numerics
+//!
+//! Precisions are stored as Cholesky factors (scikit-learn's
+//! `precisions_cholesky_`), log-determinants come from their diagonals, all
+//! probabilities stay in log space, and covariance statistics are accumulated
+//! about the current means, so data far from the origin (an offset of 1e6)
+//! fits as well as centred data. `reg_covar` is added to every variance;
+//! empty or collapsed components are re-seeded (see [`GaussianMixtureBuilder`])
+//! and reported in the [`em::FitReport`].
+
+#![deny(missing_docs)]
+
+mod data;
+pub mod dist;
+pub mod em;
+mod error;
+pub mod init;
+pub mod io;
+pub mod linalg;
+mod mixture;
+
+pub use data::{DataRef, Matrix};
+pub use dist::gaussian::{CovarianceType, Covariances};
+pub use em::{EmConfig, FitReport, Monitor, RestartReport, StopReason, TraceEntry};
+pub use error::{Error, Result};
+pub use init::Init;
+pub use mixture::{GaussianMixture, GaussianMixtureBuilder, MixtureFit};

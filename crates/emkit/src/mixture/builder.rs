@@ -1,0 +1,266 @@
+use rand::seq::index::sample as sample_indices;
+use rand::Rng;
+use rand::SeedableRng;
+use rand_pcg::Pcg64;
+
+use super::em::{parameters_from_stats, MixtureEm, MixtureStats, RowBlocks};
+use super::{GaussianMixture, BLOCK_ROWS};
+use crate::data::DataRef;
+use crate::dist::gaussian::CovarianceType;
+use crate::em::{self, EmConfig, FitReport, Monitor, NoMonitor};
+use crate::error::{Error, Result};
+use crate::init::{kmeans, kmeans_plus_plus, nearest_centres, Init};
+
+/// Most Lloyd iterations of the k-means initialisation (scikit-learn's default).
+const KMEANS_MAX_ITER: usize = 300;
+
+/// Settings of a Gaussian-mixture fit, with scikit-learn's defaults.
+#[derive(Clone, Debug)]
+pub struct GaussianMixtureBuilder {
+    n_components: usize,
+    covariance: CovarianceType,
+    reg_covar: f64,
+    init: Init,
+    init_model: Option<GaussianMixture>,
+    em: EmConfig,
+}
+
+/// A fitted mixture and the story of its fit.
+#[derive(Clone, Debug)]
+pub struct MixtureFit {
+    /// The best restart's model, after its last M-step.
+    pub model: GaussianMixture,
+    /// Per-restart traces, stop reasons and re-seeded components.
+    pub report: FitReport,
+}
+
+impl MixtureFit {
+    /// Total log-likelihood of the training data under [`MixtureFit::model`]
+    /// (equal to `model.score(data) * n`).
+    pub fn log_likelihood(&self) -> f64 {
+        self.report.best().log_likelihood
+    }
+
+    /// Mean per-sample log-likelihood of the training data.
+    pub fn mean_log_likelihood(&self) -> f64 {
+        self.report.best().mean_log_likelihood
+    }
+
+    /// BIC on the training data: `−2 ln L + p ln n` (lower is better).
+    pub fn bic(&self) -> f64 {
+        let n = self.report.n_samples as f64;
+        -2.0 * self.log_likelihood() + self.model.n_parameters() as f64 * n.ln()
+    }
+
+    /// AIC on the training data: `−2 ln L + 2p` (lower is better).
+    pub fn aic(&self) -> f64 {
+        -2.0 * self.log_likelihood() + 2.0 * self.model.n_parameters() as f64
+    }
+}
+
+impl GaussianMixtureBuilder {
+    pub(super) fn new(n_components: usize) -> Self {
+        GaussianMixtureBuilder {
+            n_components,
+            covariance: CovarianceType::Full,
+            reg_covar: 1e-6,
+            init: Init::KMeans,
+            init_model: None,
+            em: EmConfig::default(),
+        }
+    }
+
+    /// Covariance structure (default full).
+    pub fn covariance(mut self, covariance: CovarianceType) -> Self {
+        self.covariance = covariance;
+        self
+    }
+
+    /// Added to every covariance diagonal (default 1e-6).
+    pub fn reg_covar(mut self, reg_covar: f64) -> Self {
+        self.reg_covar = reg_covar;
+        self
+    }
+
+    /// Initialisation of each restart (default [`Init::KMeans`]).
+    pub fn init(mut self, init: Init) -> Self {
+        self.init = init;
+        self
+    }
+
+    /// Starts from these parameters instead (a warm start). Its covariance type
+    /// overrides [`covariance`](Self::covariance); there is then one restart only,
+    /// since every restart would start at the same point.
+    pub fn init_model(mut self, model: GaussianMixture) -> Self {
+        self.init_model = Some(model);
+        self
+    }
+
+    /// Number of restarts (default 1); the best final log-likelihood wins.
+    pub fn n_init(mut self, n_init: usize) -> Self {
+        self.em.n_init = n_init;
+        self
+    }
+
+    /// Most EM iterations per restart (default 100).
+    pub fn max_iter(mut self, max_iter: usize) -> Self {
+        self.em.max_iter = max_iter;
+        self
+    }
+
+    /// Convergence threshold on the change of the mean log-likelihood (default 1e-3).
+    pub fn tol(mut self, tol: f64) -> Self {
+        self.em.tol = tol;
+        self
+    }
+
+    /// Master seed (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.em.seed = seed;
+        self
+    }
+
+    /// Fits on `data` (rows are samples).
+    pub fn fit(&self, data: DataRef<'_>) -> Result<MixtureFit> {
+        self.fit_with_monitor(data, &mut NoMonitor)
+    }
+
+    /// Fits on `data`, reporting each restart and iteration to `monitor`.
+    pub fn fit_with_monitor<M: Monitor + ?Sized>(
+        &self,
+        data: DataRef<'_>,
+        monitor: &mut M,
+    ) -> Result<MixtureFit> {
+        self.validate(data)?;
+        let mut config = self.em;
+        if self.init_model.is_some() {
+            config.n_init = 1;
+        }
+        let blocks = RowBlocks { data };
+        let (fitted, report) = em::fit(
+            &blocks,
+            &config,
+            |_, seed| self.initial_model(data, seed),
+            monitor,
+        )?;
+        Ok(MixtureFit {
+            model: fitted.model,
+            report,
+        })
+    }
+
+    fn validate(&self, data: DataRef<'_>) -> Result<()> {
+        self.em.validate()?;
+        data.check_not_empty()?;
+        data.check_finite()?;
+        if self.n_components == 0 {
+            return Err(Error::InvalidConfig {
+                field: "n_components",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.n_components > data.n_rows() {
+            return Err(Error::TooFewSamples {
+                n_samples: data.n_rows(),
+                n_components: self.n_components,
+            });
+        }
+        if !(self.reg_covar >= 0.0 && self.reg_covar.is_finite()) {
+            return Err(Error::InvalidConfig {
+                field: "reg_covar",
+                reason: format!("must be a finite number >= 0, got {}", self.reg_covar),
+            });
+        }
+        if let Some(m) = &self.init_model {
+            if m.n_features() != data.n_cols() {
+                return Err(Error::ShapeMismatch {
+                    what: "number of features of the initial model".into(),
+                    expected: data.n_cols(),
+                    got: m.n_features(),
+                });
+            }
+            if m.n_components() != self.n_components {
+                return Err(Error::ShapeMismatch {
+                    what: "number of components of the initial model".into(),
+                    expected: self.n_components,
+                    got: m.n_components(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The first parameters of one restart.
+    fn initial_model(&self, data: DataRef<'_>, seed: u64) -> Result<MixtureEm> {
+        let reg_covar = self.reg_covar;
+        if let Some(m) = &self.init_model {
+            return Ok(MixtureEm {
+                model: m.clone(),
+                reg_covar,
+            });
+        }
+        let k = self.n_components;
+        let mut rng = Pcg64::seed_from_u64(seed);
+        let stats = match self.init {
+            Init::KMeans => {
+                let r = kmeans(data, k, KMEANS_MAX_ITER, &mut rng);
+                self.stats_from_labels(data, &r.labels, r.centres)
+            }
+            Init::KMeansPlusPlus => {
+                let centres = kmeans_plus_plus(data, k, &mut rng);
+                let (labels, _) = nearest_centres(data, &centres);
+                self.stats_from_labels(data, &labels, centres)
+            }
+            Init::RandomFromData => {
+                let picks = sample_indices(&mut rng, data.n_rows(), k);
+                let centres: Vec<f64> = picks.iter().flat_map(|i| data.row(i).to_vec()).collect();
+                let (labels, _) = nearest_centres(data, &centres);
+                self.stats_from_labels(data, &labels, centres)
+            }
+            Init::Random => self.stats_from_random(data, &mut rng),
+        };
+        let (model, _) = parameters_from_stats(&stats, reg_covar)?;
+        Ok(MixtureEm { model, reg_covar })
+    }
+
+    /// Statistics of hard assignments, shifted by the assigned centres.
+    fn stats_from_labels(
+        &self,
+        data: DataRef<'_>,
+        labels: &[usize],
+        centres: Vec<f64>,
+    ) -> MixtureStats {
+        let k = self.n_components;
+        let mut stats = MixtureStats::new(self.covariance, centres, data.n_cols());
+        let mut resp = Vec::with_capacity(BLOCK_ROWS * k);
+        for start in (0..data.n_rows()).step_by(BLOCK_ROWS) {
+            let end = (start + BLOCK_ROWS).min(data.n_rows());
+            resp.clear();
+            resp.resize((end - start) * k, 0.0);
+            for (r, &l) in labels[start..end].iter().enumerate() {
+                resp[r * k + l] = 1.0;
+            }
+            stats.add_block(data.rows(start, end), &resp);
+        }
+        stats
+    }
+
+    /// Statistics of uniform random responsibilities, shifted by the first row.
+    fn stats_from_random(&self, data: DataRef<'_>, rng: &mut Pcg64) -> MixtureStats {
+        let k = self.n_components;
+        let shifts: Vec<f64> = (0..k).flat_map(|_| data.row(0).to_vec()).collect();
+        let mut stats = MixtureStats::new(self.covariance, shifts, data.n_cols());
+        let mut resp = Vec::with_capacity(BLOCK_ROWS * k);
+        for start in (0..data.n_rows()).step_by(BLOCK_ROWS) {
+            let end = (start + BLOCK_ROWS).min(data.n_rows());
+            resp.clear();
+            for _ in start..end {
+                let row: Vec<f64> = (0..k).map(|_| rng.random::<f64>()).collect();
+                let sum: f64 = row.iter().sum();
+                resp.extend(row.iter().map(|v| v / sum));
+            }
+            stats.add_block(data.rows(start, end), &resp);
+        }
+        stats
+    }
+}

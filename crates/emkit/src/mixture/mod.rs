@@ -1,0 +1,358 @@
+//! Gaussian mixture models.
+//!
+//! The density is `p(x) = Σ_j w_j N(x | μ_j, Σ_j)` with `k` components in `d`
+//! dimensions. Parameters follow scikit-learn's `GaussianMixture`: `weights`
+//! (`k`), `means` (`k × d`), covariances in one of four structures
+//! ([`CovarianceType`]) and the precision Cholesky factors derived from them.
+
+mod builder;
+mod em;
+
+pub use builder::{GaussianMixtureBuilder, MixtureFit};
+
+use rand::Rng;
+use rand::SeedableRng;
+use rand_distr::StandardNormal;
+use rayon::prelude::*;
+
+use crate::data::{DataRef, Matrix};
+use crate::dist::gaussian::{CovarianceType, Covariances, Factored};
+use crate::em::sum_like_e_step;
+use crate::error::{Error, Result};
+use crate::linalg::{cholesky_lower, log_sum_exp};
+
+/// Rows evaluated together: small enough that a block's `rows × k` scratch stays
+/// in cache, fixed so that results never depend on the thread count.
+pub(crate) const BLOCK_ROWS: usize = 256;
+
+/// A Gaussian mixture: weights, means and covariances (with their factorisation).
+///
+/// Build one by fitting ([`GaussianMixture::builder`]) or from parameters
+/// ([`GaussianMixture::new`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GaussianMixture {
+    n_features: usize,
+    weights: Vec<f64>,
+    log_weights: Vec<f64>,
+    means: Vec<f64>,
+    factored: Factored,
+}
+
+impl GaussianMixture {
+    /// A builder that fits a `n_components`-component mixture by EM.
+    ///
+    /// ```
+    /// use emkit::{CovarianceType, DataRef, GaussianMixture};
+    /// // Two well separated groups on a line.
+    /// let x = [0.0, 0.1, 0.2, 0.15, 10.0, 10.1, 10.2, 10.05];
+    /// let data = DataRef::new(&x, 8, 1)?;
+    /// let fit = GaussianMixture::builder(2)
+    ///     .covariance(CovarianceType::Diagonal)
+    ///     .n_init(3)
+    ///     .seed(7)
+    ///     .fit(data)?;
+    /// let labels = fit.model.predict(data)?;
+    /// assert_eq!(labels[0], labels[3]);
+    /// assert_ne!(labels[0], labels[4]);
+    /// assert!(fit.report.best().converged());
+    /// # Ok::<(), emkit::Error>(())
+    /// ```
+    pub fn builder(n_components: usize) -> GaussianMixtureBuilder {
+        GaussianMixtureBuilder::new(n_components)
+    }
+
+    /// A mixture from its parameters: `weights` (`k`, non-negative, summing to 1),
+    /// `means` (`k × n_features`, row-major) and covariances in scikit-learn's
+    /// layout. Checks shapes, finiteness, symmetry and positive definiteness.
+    pub fn new(
+        weights: Vec<f64>,
+        means: Vec<f64>,
+        n_features: usize,
+        covariances: Covariances,
+    ) -> Result<Self> {
+        let k = weights.len();
+        let d = n_features;
+        let invalid = |field: &str, problem: String| Error::InvalidModel {
+            field: field.into(),
+            problem,
+        };
+        if k == 0 || d == 0 {
+            return Err(invalid(
+                "weights",
+                format!("a mixture needs at least one component and one feature (got {k} and {d})"),
+            ));
+        }
+        if let Some(j) = weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
+            return Err(invalid(
+                &format!("weights[{j}]"),
+                format!("must be a finite number >= 0, got {}", weights[j]),
+            ));
+        }
+        let sum: f64 = weights.iter().sum();
+        // Weights written with ~17 significant digits sum to 1 within a few ulps
+        // per term; 1e-6 accepts any honest rounding and rejects real mistakes.
+        if (sum - 1.0).abs() > 1e-6 {
+            return Err(invalid(
+                "weights",
+                format!("must sum to 1, they sum to {sum}"),
+            ));
+        }
+        if means.len() != k * d {
+            return Err(invalid(
+                "means",
+                format!("expected {k} x {d} = {} values, got {}", k * d, means.len()),
+            ));
+        }
+        if let Some(i) = means.iter().position(|m| !m.is_finite()) {
+            return Err(invalid(
+                &format!("means[{}][{}]", i / d, i % d),
+                "is not a finite number".into(),
+            ));
+        }
+        let kind = covariances.covariance_type();
+        let values = covariances.values();
+        let want = kind.covariance_len(k, d);
+        if values.len() != want {
+            return Err(invalid(
+                "covariances",
+                format!(
+                    "a {kind} covariance for k = {k}, d = {d} has {want} values, got {}",
+                    values.len()
+                ),
+            ));
+        }
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(invalid(
+                &format!("covariances (value {i})"),
+                "is not a finite number".into(),
+            ));
+        }
+        if matches!(kind, CovarianceType::Full | CovarianceType::Tied) {
+            for (b, m) in values.chunks(d * d).enumerate() {
+                for a in 0..d {
+                    for c in 0..a {
+                        let (x, y) = (m[a * d + c], m[c * d + a]);
+                        // Symmetric up to the rounding of a matrix product:
+                        // relative to the diagonal scale of that entry.
+                        let scale = (m[a * d + a] * m[c * d + c]).abs().sqrt();
+                        if (x - y).abs() > 1e-10 * scale {
+                            return Err(invalid(
+                                &format!("covariances[{b}]"),
+                                format!("is not symmetric: [{a}][{c}] = {x} but [{c}][{a}] = {y}"),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let factored = Factored::new(covariances, k, d).map_err(|e| {
+            invalid(
+                &format!("covariances[{}]", e.0),
+                "is not positive definite".into(),
+            )
+        })?;
+        Ok(GaussianMixture::from_parts(weights, means, d, factored))
+    }
+
+    pub(crate) fn from_parts(
+        weights: Vec<f64>,
+        means: Vec<f64>,
+        d: usize,
+        factored: Factored,
+    ) -> Self {
+        let log_weights = weights.iter().map(|w| w.ln()).collect();
+        GaussianMixture {
+            n_features: d,
+            weights,
+            log_weights,
+            means,
+            factored,
+        }
+    }
+
+    /// Number of components `k`.
+    pub fn n_components(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// Number of features `d`.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    /// The covariance structure.
+    pub fn covariance_type(&self) -> CovarianceType {
+        self.factored.covariance_type()
+    }
+
+    /// Mixing weights, `k`.
+    pub fn weights(&self) -> &[f64] {
+        &self.weights
+    }
+
+    /// Means, `k × d` row-major.
+    pub fn means(&self) -> &[f64] {
+        &self.means
+    }
+
+    /// Covariances in scikit-learn's layout (they include `reg_covar`).
+    pub fn covariances(&self) -> &Covariances {
+        &self.factored.covariances
+    }
+
+    /// Cholesky factors of the precisions in scikit-learn's layout
+    /// (`precisions_cholesky_`): full/tied upper-triangular `U` with `Σ⁻¹ = U Uᵀ`,
+    /// diag/spherical `1/σ`.
+    pub fn precisions_cholesky(&self) -> &[f64] {
+        &self.factored.precisions_cholesky
+    }
+
+    /// Free parameters: `(k − 1) + k·d` plus the covariance parameters.
+    pub fn n_parameters(&self) -> usize {
+        let (k, d) = (self.n_components(), self.n_features);
+        k - 1 + k * d + self.covariance_type().n_covariance_parameters(k, d)
+    }
+
+    fn check_data(&self, data: DataRef<'_>) -> Result<()> {
+        if data.n_cols() != self.n_features {
+            return Err(Error::ShapeMismatch {
+                what: "number of features (columns) for this model".into(),
+                expected: self.n_features,
+                got: data.n_cols(),
+            });
+        }
+        data.check_finite()
+    }
+
+    /// `ln w_j + ln N(x | μ_j, Σ_j)` for every row of `rows` into `out` (`rows × k`).
+    pub(crate) fn weighted_log_prob(&self, rows: DataRef<'_>, out: &mut [f64]) {
+        let k = self.n_components();
+        self.factored.log_densities(rows, &self.means, k, out);
+        for row in out.chunks_mut(k) {
+            for (v, lw) in row.iter_mut().zip(&self.log_weights) {
+                *v += lw;
+            }
+        }
+    }
+
+    /// Runs `f(weighted log-probs of a row, its log-density, its output slot)` for every
+    /// row, in parallel over fixed blocks; `width` output values per row.
+    fn map_rows<T, F>(&self, data: DataRef<'_>, width: usize, f: F) -> Result<Vec<T>>
+    where
+        T: Default + Clone + Send,
+        F: Fn(&[f64], f64, &mut [T]) + Sync,
+    {
+        self.check_data(data)?;
+        let k = self.n_components();
+        let mut out = vec![T::default(); data.n_rows() * width];
+        out.par_chunks_mut(BLOCK_ROWS * width)
+            .enumerate()
+            .for_each(|(b, chunk)| {
+                let start = b * BLOCK_ROWS;
+                let rows = data.rows(start, start + chunk.len() / width);
+                let mut lp = vec![0.0; rows.n_rows() * k];
+                self.weighted_log_prob(rows, &mut lp);
+                for (row_lp, slot) in lp.chunks(k).zip(chunk.chunks_mut(width)) {
+                    f(row_lp, log_sum_exp(row_lp), slot);
+                }
+            });
+        Ok(out)
+    }
+
+    /// Log-density `ln p(x)` of every row (scikit-learn's `score_samples`).
+    pub fn score_samples(&self, data: DataRef<'_>) -> Result<Vec<f64>> {
+        self.map_rows(data, 1, |_, lse, out| out[0] = lse)
+    }
+
+    /// Mean log-density over the rows (scikit-learn's `score`). Summed in the
+    /// order of a fit's E-step, so a fit's reported mean log-likelihood is
+    /// exactly the score of its model on the training data.
+    pub fn score(&self, data: DataRef<'_>) -> Result<f64> {
+        data.check_not_empty()?;
+        let s = self.score_samples(data)?;
+        let block_totals = s
+            .chunks(BLOCK_ROWS)
+            .map(|b| b.iter().fold(0.0, |a, v| a + v));
+        Ok(sum_like_e_step(block_totals) / s.len() as f64)
+    }
+
+    /// The most probable component of every row.
+    pub fn predict(&self, data: DataRef<'_>) -> Result<Vec<usize>> {
+        self.map_rows(data, 1, |lp, _, out| {
+            let mut best = 0;
+            for (j, v) in lp.iter().enumerate() {
+                if *v > lp[best] {
+                    best = j;
+                }
+            }
+            out[0] = best;
+        })
+    }
+
+    /// Posterior probability of each component for every row (`n × k`).
+    pub fn predict_proba(&self, data: DataRef<'_>) -> Result<Matrix> {
+        let k = self.n_components();
+        let p = self.map_rows(data, k, |lp, lse, out| {
+            for (o, v) in out.iter_mut().zip(lp) {
+                *o = (v - lse).exp();
+            }
+        })?;
+        Matrix::new(p, data.n_rows(), k)
+    }
+
+    /// Bayesian information criterion on `data` (lower is better):
+    /// `−2 ln L + p ln n`.
+    pub fn bic(&self, data: DataRef<'_>) -> Result<f64> {
+        let n = data.n_rows() as f64;
+        Ok(-2.0 * self.score(data)? * n + self.n_parameters() as f64 * n.ln())
+    }
+
+    /// Akaike information criterion on `data` (lower is better): `−2 ln L + 2p`.
+    pub fn aic(&self, data: DataRef<'_>) -> Result<f64> {
+        let n = data.n_rows() as f64;
+        Ok(-2.0 * self.score(data)? * n + 2.0 * self.n_parameters() as f64)
+    }
+
+    /// Draws `n` samples: for each, a component by weight, then `μ + L z` with
+    /// `Σ = L Lᵀ` and `z` standard normal. Returns the samples and their components.
+    /// The same seed gives the same samples on every platform.
+    pub fn sample(&self, n: usize, seed: u64) -> (Matrix, Vec<usize>) {
+        let (k, d) = (self.n_components(), self.n_features);
+        let factors: Vec<Vec<f64>> = (0..k)
+            .map(|j| {
+                let cov = self.factored.covariances.component_matrix(j, d);
+                let mut l = vec![0.0; d * d];
+                // The covariances were factored when the model was built.
+                cholesky_lower(&cov, d, &mut l).expect("covariance checked positive definite");
+                l
+            })
+            .collect();
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+        let mut values = Vec::with_capacity(n * d);
+        let mut labels = Vec::with_capacity(n);
+        let mut z = vec![0.0; d];
+        for _ in 0..n {
+            let u: f64 = rng.random();
+            let mut acc = 0.0;
+            let mut j = k - 1;
+            for (c, w) in self.weights.iter().enumerate() {
+                acc += w;
+                if u < acc {
+                    j = c;
+                    break;
+                }
+            }
+            for v in z.iter_mut() {
+                *v = rng.sample(StandardNormal);
+            }
+            let l = &factors[j];
+            for a in 0..d {
+                let lz: f64 = (0..=a).map(|b| l[a * d + b] * z[b]).sum();
+                values.push(self.means[j * d + a] + lz);
+            }
+            labels.push(j);
+        }
+        let m = Matrix::new(values, n, d).expect("n * d values");
+        (m, labels)
+    }
+}
