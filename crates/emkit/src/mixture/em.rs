@@ -302,3 +302,87 @@ pub(crate) fn parameters_from_stats(
         bad,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::em::EmModel;
+
+    fn data(n: usize, d: usize) -> Vec<f64> {
+        // A deterministic, irregular cloud.
+        (0..n * d)
+            .map(|i| ((i * 7919) % 1013) as f64 / 101.3 - 5.0)
+            .collect()
+    }
+
+    #[test]
+    fn merged_statistics_equal_statistics_of_the_union() {
+        let (n, d) = (1000, 3);
+        let x = data(n, d);
+        let all = DataRef::new(&x, n, d).unwrap();
+        for kind in CovarianceType::ALL {
+            let model = GaussianMixture::builder(3)
+                .covariance(kind)
+                .max_iter(2)
+                .fit(all)
+                .unwrap()
+                .model;
+            let em = MixtureEm {
+                model,
+                reg_covar: 1e-6,
+            };
+            let stats_of = |start: usize, end: usize| {
+                let mut s = em.empty_stats();
+                let ll = em.accumulate((start, all.rows(start, end)), &mut s);
+                (s, ll)
+            };
+            let (whole, ll_whole) = stats_of(0, n);
+            let (mut a, ll_a) = stats_of(0, 377);
+            let (b, ll_b) = stats_of(377, n);
+            a.merge(&b);
+            // The sums run in a different order: rounding of a few ulps per term,
+            // relative to the magnitude of the largest sum.
+            let close = |p: &[f64], q: &[f64]| {
+                let scale = q.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+                p.iter().zip(q).all(|(u, v)| (u - v).abs() <= 1e-12 * scale)
+            };
+            assert!(close(&a.counts, &whole.counts), "{kind}");
+            assert!(close(&a.first, &whole.first), "{kind}");
+            assert!(close(&a.second, &whole.second), "{kind}");
+            assert_eq!(a.worst, whole.worst, "{kind}");
+            assert!((ll_a + ll_b - ll_whole).abs() <= 1e-12 * ll_whole.abs());
+        }
+    }
+
+    #[test]
+    fn an_empty_component_is_reseeded_at_the_worst_fit_row() {
+        let (n, d) = (200, 2);
+        let x = data(n, d);
+        let all = DataRef::new(&x, n, d).unwrap();
+        let good = GaussianMixture::builder(2).fit(all).unwrap().model;
+        // Put a third component far away so it gets no responsibility at all.
+        let mut means = good.means().to_vec();
+        means.extend_from_slice(&[1e6, 1e6]);
+        let mut cov = good.covariances().values().to_vec();
+        cov.extend_from_slice(&[1e-3, 0.0, 0.0, 1e-3]);
+        let w = good.weights();
+        let start = GaussianMixture::new(
+            vec![w[0] * 0.99, w[1] * 0.99, 0.01],
+            means,
+            d,
+            Covariances::Full(cov),
+        )
+        .unwrap();
+        let mut em = MixtureEm {
+            model: start,
+            reg_covar: 1e-6,
+        };
+        let mut stats = em.empty_stats();
+        em.accumulate((0, all), &mut stats);
+        let worst_row = stats.worst.rows[0].2.clone();
+        let outcome = em.maximize(&stats).unwrap();
+        assert_eq!(outcome.reseeded, vec![2]);
+        assert_eq!(&em.model.means()[4..6], &worst_row[..]);
+        assert!(em.model.weights().iter().all(|w| w.is_finite() && *w > 0.0));
+    }
+}
