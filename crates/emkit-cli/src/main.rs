@@ -1,1 +1,65 @@
-fn main() {}
+//! `emkit`: fit, apply and inspect EM models from the shell.
+//!
+//! The binary holds no numerics: argument parsing, reading and writing files,
+//! progress and presentation. Exit codes: 0 success, 2 usage or input error,
+//! 1 anything else.
+
+mod apply;
+mod common;
+mod fit;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Fit latent-variable models by Expectation–Maximization.
+#[derive(Parser, Debug)]
+#[command(name = "emkit", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Fit a Gaussian mixture to a data file and optionally save the model.
+    Fit(fit::FitArgs),
+    /// Assign each row of a data file to its most probable component.
+    Predict(apply::PredictArgs),
+    /// Log-likelihood of a data file under a saved model.
+    Score(apply::ScoreArgs),
+    /// Draw samples from a saved model.
+    Sample(apply::SampleArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // clap's own message, kept to its first line so every error is one line.
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
+            eprintln!("emkit: error: {first} (see emkit --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match cli.command {
+        Command::Fit(args) => fit::run(args),
+        Command::Predict(args) => apply::predict(args),
+        Command::Score(args) => apply::score(args),
+        Command::Sample(args) => apply::sample(args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("emkit: error: {}", common::one_line(&err));
+            ExitCode::from(common::exit_code(&err))
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! `emkit predict`, `score` and `sample`: using a saved model.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use serde_json::json;
+
+use crate::common::{
+    check_output_path, csv_line, display_name, fmt_f64, read_data_for_model, read_model,
+    write_output,
+};
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// A model saved by `emkit fit -o`.
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// Data: CSV with a header row (`-` for standard input) or `.npy`.
+    #[arg(value_name = "DATA")]
+    pub data: PathBuf,
+    /// Also write the probability of every component.
+    #[arg(long)]
+    pub proba: bool,
+    /// Use these columns (default: the model's feature names, else all columns).
+    #[arg(long, value_delimiter = ',', value_name = "a,b,c")]
+    pub columns: Option<Vec<String>>,
+    /// Write here instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "OUT.csv")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    /// A model saved by `emkit fit -o`.
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// Data: CSV with a header row (`-` for standard input) or `.npy`.
+    #[arg(value_name = "DATA")]
+    pub data: PathBuf,
+    /// Write the log-density of every row (CSV) instead of the mean.
+    #[arg(long, conflicts_with = "json")]
+    pub per_sample: bool,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Use these columns (default: the model's feature names, else all columns).
+    #[arg(long, value_delimiter = ',', value_name = "a,b,c")]
+    pub columns: Option<Vec<String>>,
+    /// With --per-sample: write here instead of standard output.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "OUT.csv",
+        requires = "per_sample"
+    )]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct SampleArgs {
+    /// A model saved by `emkit fit -o`.
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// Number of samples.
+    #[arg(short = 'n', long = "n-samples")]
+    pub n: usize,
+    /// Seed of the random draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write here instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "OUT.csv")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn predict(args: PredictArgs) -> Result<()> {
+    if let Some(p) = &args.output {
+        check_output_path(p)?;
+    }
+    let file = read_model(&args.model)?;
+    let table = read_data_for_model(&args.data, args.columns.as_deref(), &file)?;
+    let data = table.data.view();
+    let labels = file.model.predict(data)?;
+    let proba = if args.proba {
+        Some(file.model.predict_proba(data)?)
+    } else {
+        None
+    };
+    let k = file.model.n_components();
+    write_output(args.output.as_deref(), |out| {
+        let mut header = vec!["label".to_string()];
+        if proba.is_some() {
+            header.extend((0..k).map(|j| format!("proba_{j}")));
+        }
+        csv_line(out, &header)?;
+        for (i, l) in labels.iter().enumerate() {
+            let mut row = vec![l.to_string()];
+            if let Some(p) = &proba {
+                row.extend(p.row(i).iter().map(|&v| fmt_f64(v)));
+            }
+            csv_line(out, &row)?;
+        }
+        Ok(())
+    })
+}
+
+pub fn score(args: ScoreArgs) -> Result<()> {
+    if let Some(p) = &args.output {
+        check_output_path(p)?;
+    }
+    let file = read_model(&args.model)?;
+    let table = read_data_for_model(&args.data, args.columns.as_deref(), &file)?;
+    let data = table.data.view();
+    let model = &file.model;
+    if args.per_sample {
+        let scores = model.score_samples(data)?;
+        return write_output(args.output.as_deref(), |out| {
+            csv_line(out, &["log_likelihood".into()])?;
+            for s in &scores {
+                csv_line(out, &[fmt_f64(*s)])?;
+            }
+            Ok(())
+        });
+    }
+    let mean = model.score(data)?;
+    let n = data.n_rows();
+    if args.json {
+        let out = json!({
+            "n_samples": n,
+            "n_features": data.n_cols(),
+            "log_likelihood": mean * n as f64,
+            "mean_log_likelihood": mean,
+            "bic": model.bic(data)?,
+            "aic": model.aic(data)?,
+            "n_parameters": model.n_parameters(),
+        });
+        println!("{out}");
+    } else {
+        println!("{mean}");
+        eprintln!(
+            "mean log-likelihood per row of {} ({n} rows) under {}",
+            display_name(&args.data),
+            display_name(&args.model)
+        );
+    }
+    Ok(())
+}
+
+pub fn sample(args: SampleArgs) -> Result<()> {
+    if let Some(p) = &args.output {
+        check_output_path(p)?;
+    }
+    let file = read_model(&args.model)?;
+    let d = file.model.n_features();
+    let names = file
+        .feature_names
+        .clone()
+        .unwrap_or_else(|| (0..d).map(|i| format!("x{i}")).collect());
+    let (x, labels) = file.model.sample(args.n, args.seed);
+    write_output(args.output.as_deref(), |out| {
+        let mut header = names.clone();
+        header.push("component".into());
+        csv_line(out, &header)?;
+        for (i, l) in labels.iter().enumerate() {
+            let mut row: Vec<String> = x.row(i).iter().map(|&v| fmt_f64(v)).collect();
+            row.push(l.to_string());
+            csv_line(out, &row)?;
+        }
+        Ok(())
+    })
+}

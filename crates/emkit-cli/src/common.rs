@@ -1,0 +1,332 @@
+//! What every subcommand shares: reading data, writing files atomically,
+//! turning errors into one line and an exit code.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context, Result};
+use clap::Args;
+use emkit::io::{read_csv, read_table, MixtureFile, Table};
+use emkit::{CovarianceType, GaussianMixture, GaussianMixtureBuilder, Init};
+
+/// An error in what the user gave us (exit code 2). Library errors about data,
+/// settings and model files count as such too.
+#[derive(Debug)]
+pub struct InputError(pub String);
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// `anyhow` error marked as the user's input error.
+pub fn input_error(message: impl Into<String>) -> anyhow::Error {
+    anyhow!(InputError(message.into()))
+}
+
+/// 2 for usage and input errors, 1 for anything else.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if cause.downcast_ref::<InputError>().is_some() {
+            return 2;
+        }
+        if let Some(e) = cause.downcast_ref::<emkit::Error>() {
+            return match e {
+                emkit::Error::SingularCovariance { .. }
+                | emkit::Error::NonFiniteLikelihood { .. } => 1,
+                emkit::Error::Io(_) => 1,
+                _ => 2,
+            };
+        }
+    }
+    1
+}
+
+/// The whole error chain on one line: `context: cause: cause`.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let parts: Vec<String> = err
+        .chain()
+        .map(|c| c.to_string().replace('\n', " "))
+        .collect();
+    parts.join(": ")
+}
+
+/// The name used for a path in messages (`<stdin>` for `-`).
+pub fn display_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "<stdin>".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Reads a data file (`-` for standard input, `.npy` by extension, CSV
+/// otherwise), optionally picking columns by name.
+pub fn read_data(path: &Path, columns: Option<&[String]>) -> Result<Table> {
+    let name = display_name(path);
+    if path != Path::new("-") && !path.exists() {
+        return Err(input_error(format!("{name}: no such file; check the path")));
+    }
+    let table = read_table(path, columns).map_err(|e| match e {
+        emkit::Error::Io(io) => input_error(format!("{name}: cannot read: {io}")),
+        other => input_error(format!("{name}: {other}")),
+    })?;
+    Ok(table)
+}
+
+/// Reads a data file for an existing model: picks the model's feature columns by
+/// name when the file has them all, otherwise `--columns`, otherwise every column;
+/// the count must match the model.
+pub fn read_data_for_model(
+    path: &Path,
+    columns: Option<&[String]>,
+    file: &MixtureFile,
+) -> Result<Table> {
+    let d = file.model.n_features();
+    let name = display_name(path);
+    let pick = |header: Option<Vec<String>>| -> Option<Vec<String>> {
+        let names = file.feature_names.as_ref()?;
+        let header = header?;
+        (columns.is_none() && names.iter().all(|n| header.contains(n))).then(|| names.clone())
+    };
+    let table = if path == Path::new("-") {
+        // Standard input can be read once only: keep it to look at its header.
+        let mut bytes = Vec::new();
+        io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| input_error(format!("{name}: cannot read: {e}")))?;
+        let by_name = pick(csv_header(&bytes[..]));
+        read_csv(&bytes[..], by_name.as_deref().or(columns))
+            .map_err(|e| input_error(format!("{name}: {e}")))?
+    } else {
+        let header = if is_npy(path) {
+            None
+        } else {
+            fs::File::open(path).ok().and_then(csv_header)
+        };
+        let by_name = pick(header);
+        read_data(path, by_name.as_deref().or(columns))?
+    };
+    if table.data.n_cols() != d {
+        let expected = match &file.feature_names {
+            Some(names) => format!(" ({})", names.join(", ")),
+            None => String::new(),
+        };
+        return Err(input_error(format!(
+            "{name}: has {} columns but the model was fitted on {d} features{expected}; \
+             pick the right columns with --columns",
+            table.data.n_cols()
+        )));
+    }
+    Ok(table)
+}
+
+fn is_npy(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+}
+
+/// The header row of a CSV source, if it can be read.
+fn csv_header(source: impl Read) -> Option<Vec<String>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(source);
+    let mut record = csv::StringRecord::new();
+    reader.read_record(&mut record).ok()?;
+    Some(
+        record
+            .iter()
+            .map(|s| s.trim().trim_start_matches('\u{feff}').to_owned())
+            .collect(),
+    )
+}
+
+/// A number for a CSV cell: the shortest text that reads back to the same
+/// double, in exponent form when plain decimals would be very long.
+pub fn fmt_f64(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 || (1e-5..1e16).contains(&a) || !a.is_finite() {
+        v.to_string()
+    } else {
+        format!("{v:e}")
+    }
+}
+
+/// Reads and validates a model file.
+pub fn read_model(path: &Path) -> Result<MixtureFile> {
+    let name = display_name(path);
+    let text = fs::read_to_string(path).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            input_error(format!("{name}: no such model file; check the path"))
+        } else {
+            input_error(format!("{name}: cannot read model file: {e}"))
+        }
+    })?;
+    MixtureFile::from_json_str(&text).map_err(|e| input_error(format!("{name}: {e}")))
+}
+
+/// Fails early (before any work) when an output file cannot be created where asked.
+pub fn check_output_path(path: &Path) -> Result<()> {
+    let parent = parent_dir(path);
+    if !parent.is_dir() {
+        return Err(input_error(format!(
+            "{}: the folder {} does not exist; create it first or write elsewhere",
+            path.display(),
+            parent.display()
+        )));
+    }
+    if path.is_dir() {
+        return Err(input_error(format!(
+            "{}: is a folder; give a file name",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Writes `path` through a temporary file in the same folder and a rename, so
+/// that a failure never leaves a partial file behind.
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
+    check_output_path(path)?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = parent_dir(path).join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let result = (|| -> io::Result<()> {
+        let mut out = io::BufWriter::new(fs::File::create(&tmp)?);
+        write(&mut out)?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(anyhow!("{}: cannot write: {e}", path.display()));
+    }
+    Ok(())
+}
+
+/// Writes to `path` atomically, or to standard output when there is no path.
+pub fn write_output(
+    path: Option<&Path>,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
+    match path {
+        Some(p) => write_atomic(p, write),
+        None => {
+            let stdout = io::stdout();
+            let mut out = io::BufWriter::new(stdout.lock());
+            match write(&mut out).and_then(|()| out.flush()) {
+                Ok(()) => Ok(()),
+                // A closed pipe (`| head`) is the reader's choice, not our failure.
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+                Err(e) => Err(e).context("writing to standard output"),
+            }
+        }
+    }
+}
+
+/// Writes one CSV line of already formatted cells.
+pub fn csv_line(out: &mut dyn Write, cells: &[String]) -> io::Result<()> {
+    let mut line = String::new();
+    for (i, c) in cells.iter().enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        if c.contains([',', '"', '\n', '\r']) {
+            line.push('"');
+            line.push_str(&c.replace('"', "\"\""));
+            line.push('"');
+        } else {
+            line.push_str(c);
+        }
+    }
+    line.push('\n');
+    out.write_all(line.as_bytes())
+}
+
+/// Parses a count that must be at least 1, for clap.
+pub fn parse_positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(v) => Ok(v),
+        Err(_) => Err(format!("{s:?} is not a whole number")),
+    }
+}
+
+/// Parses the name of a covariance type for clap.
+pub fn parse_covariance(s: &str) -> Result<CovarianceType, String> {
+    s.parse()
+        .map_err(|_| format!("unknown covariance {s:?}; use full, tied, diag or spherical"))
+}
+
+/// Parses the name of an initialisation for clap.
+pub fn parse_init(s: &str) -> Result<Init, String> {
+    s.parse().map_err(|_| {
+        format!("unknown init {s:?}; use kmeans, kmeans++, random or random-from-data")
+    })
+}
+
+/// The options every command that fits a mixture takes.
+#[derive(Args, Debug, Clone)]
+pub struct FitOptions {
+    /// Covariance structure: full, tied, diag or spherical.
+    #[arg(long, default_value = "full", value_parser = parse_covariance)]
+    pub covariance: CovarianceType,
+    /// Number of restarts; the best log-likelihood wins.
+    #[arg(long, default_value_t = 1, value_parser = parse_positive)]
+    pub n_init: usize,
+    /// Most EM iterations per restart.
+    #[arg(long, default_value_t = 100, value_parser = parse_positive)]
+    pub max_iter: usize,
+    /// Convergence threshold on the change of the mean log-likelihood per sample.
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    pub tol: f64,
+    /// Added to every covariance diagonal.
+    #[arg(long, default_value_t = 1e-6, allow_negative_numbers = true)]
+    pub reg_covar: f64,
+    /// Initialisation: kmeans, kmeans++, random or random-from-data.
+    #[arg(long, default_value = "kmeans", value_parser = parse_init)]
+    pub init: Init,
+    /// Start from this saved model instead (a warm start; one restart).
+    #[arg(long, value_name = "MODEL.json")]
+    pub init_model: Option<PathBuf>,
+    /// Master seed; each restart derives its own.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl FitOptions {
+    /// The library builder for `k` components.
+    pub fn builder(&self, k: usize) -> Result<GaussianMixtureBuilder> {
+        let mut b = GaussianMixture::builder(k)
+            .covariance(self.covariance)
+            .n_init(self.n_init)
+            .max_iter(self.max_iter)
+            .tol(self.tol)
+            .reg_covar(self.reg_covar)
+            .init(self.init.clone())
+            .seed(self.seed);
+        if let Some(path) = &self.init_model {
+            let file = read_model(path)?;
+            b = b
+                .covariance(file.model.covariance_type())
+                .init_model(file.model);
+        }
+        Ok(b)
+    }
+}

@@ -1,0 +1,268 @@
+//! `emkit fit`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use emkit::io::MixtureFile;
+use emkit::{MixtureFit, RestartReport, StopReason};
+use serde_json::{json, Value};
+
+use crate::common::{
+    check_output_path, csv_line, display_name, exit_code, fmt_f64, input_error, parse_positive,
+    read_data, write_atomic, FitOptions,
+};
+use crate::progress::{FitProgress, Verbosity};
+
+#[derive(Args, Debug)]
+pub struct FitArgs {
+    /// Data: CSV with a header row (`-` for standard input) or `.npy`.
+    #[arg(value_name = "DATA")]
+    pub data: PathBuf,
+    /// Number of mixture components.
+    #[arg(short = 'k', long = "components", value_parser = parse_positive)]
+    pub k: usize,
+    #[command(flatten)]
+    pub options: FitOptions,
+    /// Use only these columns (comma-separated names).
+    #[arg(long, value_delimiter = ',', value_name = "a,b,c")]
+    pub columns: Option<Vec<String>>,
+    /// Save the fitted model here (JSON).
+    #[arg(short = 'o', long = "output", value_name = "MODEL.json")]
+    pub output: Option<PathBuf>,
+    /// Print one JSON object with the fit summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the best restart's convergence trace (iteration, log-likelihood, change) as CSV.
+    #[arg(long, value_name = "TRACE.csv")]
+    pub trace: Option<PathBuf>,
+    /// One line per EM iteration on stderr.
+    #[arg(short, long, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Nothing on stderr but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// "converged at iteration 12" / "stopped at max_iter (100) without converging".
+pub fn stop_text(report: &RestartReport) -> String {
+    match report.stop {
+        StopReason::Converged { iteration } => format!("converged at iteration {iteration}"),
+        StopReason::MaxIter { iterations } => {
+            format!("stopped at max_iter ({iterations}) without converging")
+        }
+        StopReason::Failed => "failed".into(),
+    }
+}
+
+fn stop_name(stop: StopReason) -> &'static str {
+    match stop {
+        StopReason::Converged { .. } => "converged",
+        StopReason::MaxIter { .. } => "max_iter",
+        StopReason::Failed => "failed",
+    }
+}
+
+pub fn run(args: FitArgs) -> Result<()> {
+    for path in [&args.output, &args.trace].into_iter().flatten() {
+        check_output_path(path)?;
+    }
+    if !(args.options.tol >= 0.0 && args.options.tol.is_finite()) {
+        return Err(input_error(format!(
+            "--tol must be a finite number >= 0, got {}",
+            args.options.tol
+        )));
+    }
+    if !(args.options.reg_covar >= 0.0 && args.options.reg_covar.is_finite()) {
+        return Err(input_error(format!(
+            "--reg-covar must be a finite number >= 0, got {}",
+            args.options.reg_covar
+        )));
+    }
+    let name = display_name(&args.data);
+    let table = read_data(&args.data, args.columns.as_deref())?;
+    let data = table.data.view();
+    let builder = args.options.builder(args.k)?;
+    let verbosity = Verbosity::from_flags(args.verbose, args.quiet);
+    let mut progress = FitProgress::new(verbosity);
+    let started = Instant::now();
+    let fitted = builder.fit_with_monitor(data, &mut progress);
+    let seconds = started.elapsed().as_secs_f64();
+    progress.finish();
+    let fitted = fitted.map_err(|e| {
+        let e = anyhow::Error::new(e);
+        if exit_code(&e) == 2 {
+            e.context(name.clone())
+        } else {
+            e.context(format!("{name}: fit failed"))
+        }
+    })?;
+
+    let summary = summary_json(&args, &fitted, &table.names, seconds);
+    if let Some(path) = &args.output {
+        let file = MixtureFile {
+            model: fitted.model.clone(),
+            feature_names: Some(table.names.clone()),
+            fit: Some(summary.clone()),
+            extra: Default::default(),
+        };
+        let text = file.to_json_string();
+        write_atomic(path, |out| out.write_all(text.as_bytes()))?;
+    }
+    if let Some(path) = &args.trace {
+        write_atomic(path, |out| {
+            csv_line(
+                out,
+                &[
+                    "iteration".into(),
+                    "mean_log_likelihood".into(),
+                    "change".into(),
+                ],
+            )?;
+            for e in &fitted.report.best().trace {
+                let change = e.change.map_or(String::new(), fmt_f64);
+                csv_line(
+                    out,
+                    &[
+                        e.iteration.to_string(),
+                        fmt_f64(e.mean_log_likelihood),
+                        change,
+                    ],
+                )?;
+            }
+            Ok(())
+        })?;
+    }
+    if args.json {
+        let mut out = summary;
+        out["model"] = json!(args.output.as_ref().map(|p| p.display().to_string()));
+        println!(
+            "{}",
+            serde_json::to_string(&out).context("serialising the summary")?
+        );
+    }
+    if verbosity != Verbosity::Quiet {
+        print_summary(&name, &fitted, &table.names, seconds, args.output.as_ref());
+    }
+    Ok(())
+}
+
+fn summary_json(args: &FitArgs, fit: &MixtureFit, names: &[String], seconds: f64) -> Value {
+    let best = fit.report.best();
+    let m = &fit.model;
+    let reseeded: Vec<Value> = best
+        .reseeded
+        .iter()
+        .map(|(iteration, component)| json!({"iteration": iteration, "component": component}))
+        .collect();
+    let failed = fit
+        .report
+        .restarts
+        .iter()
+        .filter(|r| r.error.is_some())
+        .count();
+    json!({
+        "n_components": m.n_components(),
+        "covariance_type": m.covariance_type().name(),
+        "n_samples": fit.report.n_samples,
+        "n_features": m.n_features(),
+        "log_likelihood": fit.log_likelihood(),
+        "mean_log_likelihood": fit.mean_log_likelihood(),
+        "bic": fit.bic(),
+        "aic": fit.aic(),
+        "n_parameters": m.n_parameters(),
+        "n_iter": best.n_iter(),
+        "converged": best.converged(),
+        "stop_reason": stop_name(best.stop),
+        "best_init": fit.report.best_init,
+        "n_init": fit.report.restarts.len(),
+        "failed_restarts": failed,
+        "reseeded": reseeded,
+        "seconds": seconds,
+        "feature_names": names,
+        "data": display_name(&args.data),
+        "init": if args.options.init_model.is_some() { "model".to_string() } else { args.options.init.name().to_string() },
+        "seed": args.options.seed,
+        "tol": args.options.tol,
+        "max_iter": args.options.max_iter,
+        "reg_covar": args.options.reg_covar,
+        "emkit_version": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+fn print_summary(
+    name: &str,
+    fit: &MixtureFit,
+    names: &[String],
+    seconds: f64,
+    output: Option<&PathBuf>,
+) {
+    let m = &fit.model;
+    let best = fit.report.best();
+    let (k, d) = (m.n_components(), m.n_features());
+    eprintln!(
+        "{k}-component {} Gaussian mixture on {} rows x {d} columns of {name}",
+        m.covariance_type(),
+        fit.report.n_samples
+    );
+    eprintln!(
+        "  log-likelihood {:.6} (mean {:.6} per row)  BIC {:.4}  AIC {:.4}  parameters {}",
+        fit.log_likelihood(),
+        fit.mean_log_likelihood(),
+        fit.bic(),
+        fit.aic(),
+        m.n_parameters()
+    );
+    eprintln!(
+        "  best of {} restart(s): #{} {} in {:.3} s",
+        fit.report.restarts.len(),
+        fit.report.best_init + 1,
+        stop_text(best),
+        seconds
+    );
+    if !best.converged() {
+        eprintln!(
+            "  warning: not converged; raise --max-iter or --tol (the model is still written)"
+        );
+    }
+    for (iteration, component) in &best.reseeded {
+        eprintln!("  note: component {component} was empty or collapsed at iteration {iteration} and was re-seeded");
+    }
+    let failed: Vec<&RestartReport> = fit
+        .report
+        .restarts
+        .iter()
+        .filter(|r| r.error.is_some())
+        .collect();
+    if let Some(r) = failed.first() {
+        eprintln!(
+            "  note: {} restart(s) failed, e.g. #{}: {}",
+            failed.len(),
+            r.restart + 1,
+            r.error.as_deref().unwrap_or("")
+        );
+    }
+    let width = names
+        .iter()
+        .map(|n| n.len())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 24);
+    eprintln!("  {:<9} {:>8}  means", "component", "weight");
+    eprint!("  {:<9} {:>8} ", "", "");
+    for n in names {
+        eprint!(" {n:>width$}");
+    }
+    eprintln!();
+    for j in 0..k {
+        eprint!("  {j:<9} {:>8.4} ", m.weights()[j]);
+        for f in 0..d {
+            eprint!(" {:>width$.4}", m.means()[j * d + f]);
+        }
+        eprintln!();
+    }
+    if let Some(p) = output {
+        eprintln!("  model written to {}", p.display());
+    }
+}

@@ -1,0 +1,135 @@
+//! Watching a fit: `-v` prints one line per iteration; on a terminal a progress
+//! bar appears for fits that take more than a moment; `-q` silences both.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use emkit::{Monitor, RestartReport, TraceEntry};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// How much a command says on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verbosity {
+    /// Errors only.
+    Quiet,
+    /// A summary (and a progress bar on a terminal).
+    Normal,
+    /// Also one line per EM iteration.
+    Verbose,
+}
+
+impl Verbosity {
+    pub fn from_flags(verbose: bool, quiet: bool) -> Self {
+        match (verbose, quiet) {
+            (_, true) => Verbosity::Quiet,
+            (true, false) => Verbosity::Verbose,
+            _ => Verbosity::Normal,
+        }
+    }
+}
+
+/// A progress bar appears only after this long, so quick fits stay clean.
+const BAR_DELAY: Duration = Duration::from_millis(400);
+
+pub struct FitProgress {
+    verbosity: Verbosity,
+    started: Instant,
+    terminal: bool,
+    bar: Option<ProgressBar>,
+    n_init: usize,
+    restart: usize,
+}
+
+impl FitProgress {
+    pub fn new(verbosity: Verbosity) -> Self {
+        FitProgress {
+            verbosity,
+            started: Instant::now(),
+            terminal: std::io::stderr().is_terminal(),
+            bar: None,
+            n_init: 1,
+            restart: 0,
+        }
+    }
+
+    fn tick(&mut self, entry: Option<&TraceEntry>) {
+        if self.verbosity != Verbosity::Normal || !self.terminal {
+            return;
+        }
+        if self.bar.is_none() && self.started.elapsed() >= BAR_DELAY {
+            let bar = ProgressBar::new(self.n_init as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} restart {pos}/{len} [{bar:30}] {elapsed} {msg}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            self.bar = Some(bar);
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_position(self.restart as u64);
+            if let Some(e) = entry {
+                bar.set_message(format!(
+                    "iteration {} log-likelihood {:.6}",
+                    e.iteration, e.mean_log_likelihood
+                ));
+            }
+        }
+    }
+
+    /// Removes the bar before the summary is printed.
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Monitor for FitProgress {
+    fn restart_started(&mut self, restart: usize, n_init: usize) {
+        self.restart = restart;
+        self.n_init = n_init;
+        self.tick(None);
+    }
+
+    fn iteration(&mut self, restart: usize, entry: &TraceEntry) {
+        if self.verbosity == Verbosity::Verbose {
+            let change = entry
+                .change
+                .map_or("-".to_string(), |c| format!("{c:+.3e}"));
+            eprintln!(
+                "restart {}/{} iteration {:>4}  mean log-likelihood {:.10}  change {change}",
+                restart + 1,
+                self.n_init,
+                entry.iteration,
+                entry.mean_log_likelihood
+            );
+        }
+        self.tick(Some(entry));
+    }
+
+    fn restart_finished(&mut self, restart: usize, report: &RestartReport) {
+        if self.verbosity == Verbosity::Verbose {
+            match &report.error {
+                Some(e) => eprintln!("restart {}/{} failed: {e}", restart + 1, self.n_init),
+                None => eprintln!(
+                    "restart {}/{} done: mean log-likelihood {:.10} ({})",
+                    restart + 1,
+                    self.n_init,
+                    report.mean_log_likelihood,
+                    crate::fit::stop_text(report)
+                ),
+            }
+        }
+        self.restart = restart + 1;
+        self.tick(None);
+    }
+}
+
+impl Drop for FitProgress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
