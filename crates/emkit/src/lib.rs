@@ -58,3 +58,8 @@ pub use em::{EmConfig, FitReport, Monitor, RestartReport, StopReason, TraceEntry
 pub use error::{Error, Result};
 pub use init::Init;
 pub use mixture::{GaussianMixture, GaussianMixtureBuilder, MixtureFit};
+
+/// The README's Rust examples, compiled and run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

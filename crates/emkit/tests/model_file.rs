@@ -28,8 +28,14 @@ fn save_then_load_scores_bit_identically() {
         let loaded = MixtureFile::from_json_str(&file.to_json_string()).unwrap();
         assert_eq!(loaded, file, "{kind}");
         let data = DataRef::new(&x, 400, 3).unwrap();
-        let (a, b) = (file.model.score_samples(data).unwrap(), loaded.model.score_samples(data).unwrap());
-        assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()), "{kind}");
+        let (a, b) = (
+            file.model.score_samples(data).unwrap(),
+            loaded.model.score_samples(data).unwrap(),
+        );
+        assert!(
+            a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
+            "{kind}"
+        );
     }
 }
 
@@ -52,14 +58,31 @@ fn loading_names_the_field_at_fault() {
     let cases: Vec<(Value, &str)> = vec![
         (with(&|v| v["format"] = json!("emkit.hmm")), "`format`"),
         (with(&|v| v["version"] = json!(2)), "`version`"),
-        (with(&|v| v["covariance_type"] = json!("round")), "`covariance_type`"),
-        (with(&|v| v["weights"] = json!([0.5, 0.5, 0.5])), "`weights`"),
+        (
+            with(&|v| v["covariance_type"] = json!("round")),
+            "`covariance_type`",
+        ),
+        (
+            with(&|v| v["weights"] = json!([0.5, 0.5, 0.5])),
+            "`weights`",
+        ),
         (with(&|v| v["weights"][1] = json!("x")), "`weights[1]`"),
         (with(&|v| v["means"] = json!([[0.0, 0.0, 0.0]])), "`means`"),
         (with(&|v| v["means"][2] = json!([0.0, 0.0])), "`means[2]`"),
-        (with(&|v| v["covariances"][0][0][1] = json!(99.0)), "`covariances[0]`"),
-        (with(&|v| v["covariances"][2] = json!([[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]])), "`covariances[2]`"),
-        (with(&|v| v["feature_names"] = json!(["a"])), "`feature_names`"),
+        (
+            with(&|v| v["covariances"][0][0][1] = json!(99.0)),
+            "`covariances[0]`",
+        ),
+        (
+            with(&|v| {
+                v["covariances"][2] = json!([[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+            }),
+            "`covariances[2]`",
+        ),
+        (
+            with(&|v| v["feature_names"] = json!(["a"])),
+            "`feature_names`",
+        ),
         (with(&|v| v["n_features"] = json!(7)), "`n_features`"),
         (json!([1, 2, 3]), "`(document)`"),
     ];
