@@ -247,8 +247,8 @@ fn print_summary(
         .iter()
         .map(|n| n.len())
         .max()
-        .unwrap_or(4)
-        .clamp(4, 24);
+        .unwrap_or(0)
+        .clamp(9, 24);
     eprintln!("  {:<9} {:>8}  means", "component", "weight");
     eprint!("  {:<9} {:>8} ", "", "");
     for n in names {

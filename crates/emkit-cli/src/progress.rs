@@ -60,7 +60,7 @@ impl FitProgress {
             let bar = ProgressBar::new(self.n_init as u64);
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} restart {pos}/{len} [{bar:30}] {elapsed} {msg}",
+                    "{spinner} {pos}/{len} restarts done [{bar:30}] {elapsed} {msg}",
                 )
                 .expect("a valid template")
                 .progress_chars("=> "),

@@ -111,7 +111,7 @@ impl MixtureStats {
             d,
             counts: vec![0.0; k],
             first: vec![0.0; k * d],
-            second: vec![0.0; kind.second_moment_len(k, d)],
+            second: vec![0.0; kind.covariance_len(k, d)],
             worst: WorstRows::new(k),
             shifts,
         }

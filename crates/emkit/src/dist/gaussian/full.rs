@@ -69,7 +69,7 @@ pub(super) fn accumulate(
 
 /// Centred scatter `S − s sᵀ/N` of one component, from shifted sums, divided by `divisor`,
 /// written symmetric into `out`.
-pub(super) fn centred_scatter_into(n: f64, s: &[f64], upper: &[f64], d: usize, out: &mut [f64]) {
+fn centred_scatter_into(n: f64, s: &[f64], upper: &[f64], d: usize, out: &mut [f64]) {
     for a in 0..d {
         for b in a..d {
             let v = upper[a * d + b] - s[a] * s[b] / n;

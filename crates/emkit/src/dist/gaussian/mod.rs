@@ -61,18 +61,9 @@ impl CovarianceType {
         }
     }
 
-    /// Number of stored covariance values (the flat layout of [`Covariances`]).
+    /// Number of stored covariance values (the flat layout of [`Covariances`]);
+    /// the second-moment statistics have the same layout.
     pub(crate) fn covariance_len(self, k: usize, d: usize) -> usize {
-        match self {
-            CovarianceType::Full => k * d * d,
-            CovarianceType::Tied => d * d,
-            CovarianceType::Diagonal => k * d,
-            CovarianceType::Spherical => k,
-        }
-    }
-
-    /// Number of values in the second-moment statistics.
-    pub(crate) fn second_moment_len(self, k: usize, d: usize) -> usize {
         match self {
             CovarianceType::Full => k * d * d,
             CovarianceType::Tied => d * d,
