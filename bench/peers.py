@@ -1,0 +1,188 @@
+"""emkit against scikit-learn, per EM iteration, on the same data in the same run.
+
+Run through bench/run.sh, which sets up the virtualenv. Each workload's data is
+generated once (seeded) as .npy under target/bench-data/. Both tools fit with
+tol=0, max_iter=20 and the cheap `random_from_data` initialisation, are allowed
+2 threads, and the fit time divided by 20 is one iteration; each figure is the
+median of --repeats runs. emkit's time is the `seconds` of `emkit fit --json`
+(the fit alone, data reading excluded); scikit-learn's is `GaussianMixture.fit`.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+EMKIT = ROOT / "target" / "release" / "emkit"
+DATA = ROOT / "target" / "bench-data"
+THREADS = 2
+MAX_ITER = 20
+
+WORKLOADS = [
+    # name, n, d, k, covariance types
+    ("W1", 100_000, 2, 8, ["full", "diag"]),
+    ("W2", 1_000_000, 16, 16, ["full", "diag"]),
+    ("W3", 200_000, 64, 32, ["full", "diag"]),
+    ("W4", 10_000, 2, 3, ["full"]),
+]
+
+
+def dataset(name, n, d, k):
+    """k Gaussian blobs with random full covariances, seeded by the workload."""
+    path = DATA / f"{name}.npy"
+    if path.exists():
+        return path
+    DATA.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(n * 1000 + d * 10 + k)
+    centres = rng.normal(scale=4.0, size=(k, d))
+    x = np.empty((n, d))
+    labels = rng.integers(0, k, size=n)
+    for j in range(k):
+        rows = labels == j
+        a = rng.normal(size=(d, d)) / np.sqrt(d)
+        x[rows] = centres[j] + rng.normal(size=(rows.sum(), d)) @ a.T
+    np.save(path, x)
+    return path
+
+
+def time_emkit(path, k, cov):
+    out = subprocess.run(
+        [str(EMKIT), "fit", str(path), "-k", str(k), "--covariance", cov, "--tol", "0",
+         "--max-iter", str(MAX_ITER), "--init", "random-from-data", "--json", "-q"],
+        check=True, capture_output=True, text=True,
+        env={**os.environ, "RAYON_NUM_THREADS": str(THREADS)},
+    )
+    summary = json.loads(out.stdout)
+    assert summary["n_iter"] == MAX_ITER, summary
+    return summary["seconds"] / MAX_ITER
+
+
+def time_sklearn(x, k, cov):
+    from sklearn.mixture import GaussianMixture
+    from threadpoolctl import threadpool_limits
+
+    gm = GaussianMixture(n_components=k, covariance_type=cov, tol=0.0, max_iter=MAX_ITER,
+                         init_params="random_from_data", random_state=0)
+    with threadpool_limits(THREADS):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ConvergenceWarning: tol=0 never converges
+            t = time.perf_counter()
+            gm.fit(x)
+            elapsed = time.perf_counter() - t
+    assert gm.n_iter_ == MAX_ITER
+    return elapsed / MAX_ITER
+
+
+SKLEARN_RSS = """
+import sys, warnings, numpy as np
+from threadpoolctl import threadpool_limits
+from sklearn.mixture import GaussianMixture
+x = np.load(sys.argv[1])
+warnings.simplefilter("ignore")
+with threadpool_limits(%d):
+    GaussianMixture(n_components=int(sys.argv[2]), covariance_type=sys.argv[3], tol=0.0,
+                    max_iter=%d, init_params="random_from_data", random_state=0).fit(x)
+""" % (THREADS, MAX_ITER)
+
+
+def peak_rss_mib(cmd):
+    """Peak resident memory of a command, read by a fresh watcher process."""
+    watcher = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+               "stdout=subprocess.DEVNULL); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", watcher, *cmd], check=True,
+                         capture_output=True, text=True,
+                         env={**os.environ, "RAYON_NUM_THREADS": str(THREADS)})
+    return int(out.stdout.strip()) / 1024  # Linux reports KiB
+
+
+def matmul_gflops():
+    from threadpoolctl import threadpool_limits
+
+    n = 4096
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(n, n)), rng.normal(size=(n, n))
+    best = float("inf")
+    with threadpool_limits(THREADS):
+        for _ in range(3):
+            t = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def machine():
+    from threadpoolctl import threadpool_info
+    import sklearn
+
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})"
+            for i in threadpool_info() if i.get("user_api") == "blas"]
+    return {
+        "cpu": cpu, "nproc": os.cpu_count(), "python": platform.python_version(),
+        "numpy": np.__version__, "scikit-learn": sklearn.__version__, "blas": ", ".join(blas),
+        "rustc": rustc,
+        "emkit": subprocess.run([str(EMKIT), "--version"], capture_output=True, text=True).stdout.strip(),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--only", default="", help="comma-separated, e.g. W1-full,W4-full")
+    ap.add_argument("--no-rss", action="store_true")
+    args = ap.parse_args()
+    only = set(filter(None, args.only.split(",")))
+
+    info = machine()
+    for key, value in info.items():
+        print(f"{key}: {value}")
+    rate = matmul_gflops()
+    print(f"numpy 4096x4096 matmul, {THREADS} threads: {rate:.1f} GFLOP/s")
+    print()
+    print("| workload | n | d | k | cov | emkit s/iter | scikit-learn s/iter | speed-up | emkit GFLOP/s (full: 2nkd²/iter) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for name, n, d, k, covs in WORKLOADS:
+        for cov in covs:
+            label = f"{name}-{cov}"
+            if only and label not in only:
+                continue
+            path = dataset(name, n, d, k)
+            x = np.load(path)
+            ours = statistics.median(time_emkit(path, k, cov) for _ in range(args.repeats))
+            theirs = statistics.median(time_sklearn(x, k, cov) for _ in range(args.repeats))
+            flops = f"{2 * n * k * d * d / ours / 1e9:.1f} ({2 * n * k * d * d / ours / 1e9 / rate:.0%} of matmul)" if cov == "full" else "-"
+            print(f"| {name} | {n} | {d} | {k} | {cov} | {ours:.5f} | {theirs:.5f} | {theirs / ours:.1f}x | {flops} |", flush=True)
+            rows.append((label, ours, theirs))
+    if not args.no_rss and (not only or "W2-full" in only):
+        path = dataset("W2", 1_000_000, 16, 16)
+        data_mib = 8 * 1_000_000 * 16 / 2**20
+        ours = peak_rss_mib([str(EMKIT), "fit", str(path), "-k", "16", "--tol", "0", "--max-iter",
+                             str(MAX_ITER), "--init", "random-from-data", "-q"])
+        theirs = peak_rss_mib([sys.executable, "-c", SKLEARN_RSS, str(path), "16", "full"])
+        print()
+        print(f"peak RSS on W2 full: emkit {ours:.0f} MiB, scikit-learn {theirs:.0f} MiB "
+              f"(data matrix {data_mib:.0f} MiB; target for emkit <= {1.5 * data_mib + 100 * 1e6 / 2**20:.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
