@@ -147,34 +147,34 @@ impl FitReport {
 const BLOCKS_PER_TASK: usize = 4;
 
 /// One pass over the data: merged statistics and total log-likelihood.
-pub(crate) fn e_step<D, M>(model: &M, data: &D) -> (M::Stats, f64)
+///
+/// `workspace` keeps one statistics value per task between calls, so that
+/// iterations after the first allocate nothing.
+pub(crate) fn e_step<'w, D, M>(model: &M, data: &D, workspace: &'w mut Vec<(M::Stats, f64)>) -> (&'w M::Stats, f64)
 where
     D: EmData + ?Sized,
     M: EmModel<D>,
 {
     let n_blocks = data.n_blocks();
-    let n_tasks = n_blocks.div_ceil(BLOCKS_PER_TASK);
-    let partials: Vec<(M::Stats, f64)> = (0..n_tasks)
-        .into_par_iter()
-        .map(|task| {
-            let mut stats = model.empty_stats();
-            let mut ll = 0.0;
-            let end = ((task + 1) * BLOCKS_PER_TASK).min(n_blocks);
-            for b in task * BLOCKS_PER_TASK..end {
-                ll += model.accumulate(data.block(b), &mut stats);
-            }
-            (stats, ll)
-        })
-        .collect();
-    let mut partials = partials.into_iter();
-    let (mut stats, mut ll) = partials
-        .next()
-        .unwrap_or_else(|| (model.empty_stats(), 0.0));
-    for (s, l) in partials {
-        stats.merge(&s);
-        ll += l;
+    let n_tasks = n_blocks.div_ceil(BLOCKS_PER_TASK).max(1);
+    if workspace.len() != n_tasks {
+        workspace.clear();
+        workspace.extend((0..n_tasks).map(|_| (model.empty_stats(), 0.0)));
     }
-    (stats, ll)
+    workspace.par_iter_mut().enumerate().for_each(|(task, (stats, ll))| {
+        model.reset_stats(stats);
+        *ll = 0.0;
+        let end = ((task + 1) * BLOCKS_PER_TASK).min(n_blocks);
+        for b in task * BLOCKS_PER_TASK..end {
+            *ll += model.accumulate(data.block(b), stats);
+        }
+    });
+    let (first, rest) = workspace.split_first_mut().expect("at least one task");
+    for (s, l) in rest.iter() {
+        first.0.merge(s);
+        first.1 += *l;
+    }
+    (&first.0, first.1)
 }
 
 /// Sums per-block totals in exactly the order [`e_step`] does, so that a score
@@ -278,12 +278,13 @@ where
     Mon: Monitor + ?Sized,
 {
     let n = data.n_samples() as f64;
+    let mut workspace = Vec::new();
     let mut previous: Option<f64> = None;
     report.stop = StopReason::MaxIter {
         iterations: config.max_iter,
     };
     for iteration in 1..=config.max_iter {
-        let (stats, ll) = e_step(&model, data);
+        let (stats, ll) = e_step(&model, data, &mut workspace);
         let mean = ll / n;
         if !mean.is_finite() {
             return Err(Error::NonFiniteLikelihood { iteration });
@@ -298,7 +299,7 @@ where
         // As in scikit-learn, every iteration ends with an M-step, so the
         // returned parameters are one update past the last tested likelihood;
         // the final E-step below reports their exact score.
-        let outcome = model.maximize(&stats)?;
+        let outcome = model.maximize(stats)?;
         let reseeded = !outcome.reseeded.is_empty();
         report
             .reseeded
@@ -310,7 +311,7 @@ where
         }
         previous = Some(mean);
     }
-    let (_, ll) = e_step(&model, data);
+    let (_, ll) = e_step(&model, data, &mut workspace);
     if !ll.is_finite() {
         return Err(Error::NonFiniteLikelihood {
             iteration: report.trace.len() + 1,

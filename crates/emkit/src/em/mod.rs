@@ -56,6 +56,9 @@ pub trait EmModel<D: EmData + ?Sized>: Clone + Send + Sync {
     type Stats: SufficientStats;
     /// Fresh, zeroed statistics for the current parameters.
     fn empty_stats(&self) -> Self::Stats;
+    /// Zeroes `stats` for the current parameters, reusing its memory: the
+    /// driver calls this every iteration instead of allocating.
+    fn reset_stats(&self, stats: &mut Self::Stats);
     /// Adds the expected sufficient statistics of `block` under the current
     /// parameters into `stats`; returns the block's total log-likelihood.
     fn accumulate(&self, block: D::Block<'_>, stats: &mut Self::Stats) -> f64;

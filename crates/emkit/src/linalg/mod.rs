@@ -3,6 +3,8 @@
 //! Matrices here are small (`d × d`, row-major slices); everything is written
 //! out by hand so that results are bit-reproducible and free of library threading.
 
+pub mod lanes;
+
 /// `ln Σ exp(xᵢ)`, computed stably; `-∞` for an empty slice or when every term is `-∞`.
 pub fn log_sum_exp(xs: &[f64]) -> f64 {
     let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);

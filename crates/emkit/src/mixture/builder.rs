@@ -3,7 +3,8 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
-use super::em::{parameters_from_stats, MixtureEm, MixtureStats, RowBlocks};
+use super::em::{maximize_into, MixtureEm, MixtureStats, RowBlocks};
+use super::kernel::accumulate_given;
 use super::{GaussianMixture, BLOCK_ROWS};
 use crate::data::DataRef;
 use crate::dist::gaussian::CovarianceType;
@@ -194,10 +195,7 @@ impl GaussianMixtureBuilder {
     fn initial_model(&self, data: DataRef<'_>, seed: u64) -> Result<MixtureEm> {
         let reg_covar = self.reg_covar;
         if let Some(m) = &self.init_model {
-            return Ok(MixtureEm {
-                model: m.clone(),
-                reg_covar,
-            });
+            return Ok(MixtureEm::new(m.clone(), reg_covar));
         }
         let k = self.n_components;
         let mut rng = Pcg64::seed_from_u64(seed);
@@ -219,28 +217,19 @@ impl GaussianMixtureBuilder {
             }
             Init::Random => self.stats_from_random(data, &mut rng),
         };
-        let (model, _) = parameters_from_stats(&stats, reg_covar)?;
-        Ok(MixtureEm { model, reg_covar })
+        let d = data.n_cols();
+        let mut model = GaussianMixture::blank(self.covariance, k, d);
+        maximize_into(&stats, reg_covar, &mut model, &mut vec![0.0; d * d])?;
+        Ok(MixtureEm::new(model, reg_covar))
     }
 
     /// Statistics of hard assignments, shifted by the assigned centres.
-    fn stats_from_labels(
-        &self,
-        data: DataRef<'_>,
-        labels: &[usize],
-        centres: Vec<f64>,
-    ) -> MixtureStats {
-        let k = self.n_components;
+    fn stats_from_labels(&self, data: DataRef<'_>, labels: &[usize], centres: Vec<f64>) -> MixtureStats {
         let mut stats = MixtureStats::new(self.covariance, centres, data.n_cols());
-        let mut resp = Vec::with_capacity(BLOCK_ROWS * k);
         for start in (0..data.n_rows()).step_by(BLOCK_ROWS) {
             let end = (start + BLOCK_ROWS).min(data.n_rows());
-            resp.clear();
-            resp.resize((end - start) * k, 0.0);
-            for (r, &l) in labels[start..end].iter().enumerate() {
-                resp[r * k + l] = 1.0;
-            }
-            stats.add_block(data.rows(start, end), &resp);
+            let block = &labels[start..end];
+            accumulate_given(&mut stats, data.rows(start, end), |r, j| f64::from(u8::from(block[r] == j)));
         }
         stats
     }
@@ -255,11 +244,12 @@ impl GaussianMixtureBuilder {
             let end = (start + BLOCK_ROWS).min(data.n_rows());
             resp.clear();
             for _ in start..end {
-                let row: Vec<f64> = (0..k).map(|_| rng.random::<f64>()).collect();
-                let sum: f64 = row.iter().sum();
-                resp.extend(row.iter().map(|v| v / sum));
+                let row_start = resp.len();
+                resp.extend((0..k).map(|_| rng.random::<f64>()));
+                let sum: f64 = resp[row_start..].iter().sum();
+                resp[row_start..].iter_mut().for_each(|v| *v /= sum);
             }
-            stats.add_block(data.rows(start, end), &resp);
+            accumulate_given(&mut stats, data.rows(start, end), |r, j| resp[r * k + j]);
         }
         stats
     }

@@ -8,14 +8,12 @@
 //! the data's offset from the origin.
 
 use crate::data::DataRef;
-use crate::dist::gaussian::{
-    accumulate_second_moments, blocks_of, covariances_from_stats, factor_block, CovarianceType,
-    Covariances, Factored,
-};
+use crate::dist::gaussian::{blocks_of, covariances_from_stats, factor_block, per_block, CovarianceType};
 use crate::em::{EmData, EmModel, MaximizeOutcome, SufficientStats};
 use crate::error::{Error, Result};
-use crate::linalg::{log_sum_exp, positive_finite};
+use crate::linalg::positive_finite;
 
+use super::kernel::{e_step_block, Path, Scratch};
 use super::{GaussianMixture, BLOCK_ROWS};
 
 /// Below this share of all samples a component's mass counts as empty and it is
@@ -43,52 +41,89 @@ impl EmData for RowBlocks<'_> {
 
     fn block(&self, i: usize) -> (usize, DataRef<'_>) {
         let start = i * BLOCK_ROWS;
-        (
-            start,
-            self.data
-                .rows(start, (start + BLOCK_ROWS).min(self.data.n_rows())),
-        )
+        (start, self.data.rows(start, (start + BLOCK_ROWS).min(self.data.n_rows())))
     }
 }
 
 /// The `cap` rows with the lowest log-density seen so far, lowest first (ties by
-/// row index), kept so that an empty component can be re-seeded at the worst-fit point.
-#[derive(Clone, Debug, PartialEq)]
+/// row index), kept so that an empty component can be re-seeded at the worst-fit
+/// point. Fixed storage: offering a row never allocates.
+#[derive(Clone, Debug)]
 pub(crate) struct WorstRows {
-    cap: usize,
-    rows: Vec<(f64, usize, Vec<f64>)>,
+    d: usize,
+    /// `(log-density, row index)`, sorted; `len` of them are in use.
+    keys: Vec<(f64, usize)>,
+    /// `cap × d`: the rows, in the order of `keys`.
+    values: Vec<f64>,
+    len: usize,
+}
+
+impl PartialEq for WorstRows {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len
+            && self.keys[..self.len] == other.keys[..other.len]
+            && self.values[..self.len * self.d] == other.values[..other.len * other.d]
+    }
 }
 
 impl WorstRows {
-    fn new(cap: usize) -> Self {
+    fn new(cap: usize, d: usize) -> Self {
         WorstRows {
-            cap,
-            rows: Vec::with_capacity(cap + 1),
+            d,
+            keys: vec![(f64::INFINITY, usize::MAX); cap],
+            values: vec![0.0; cap * d],
+            len: 0,
         }
     }
 
-    fn offer(&mut self, log_density: f64, index: usize, x: &[f64]) {
-        let full = self.rows.len() == self.cap;
-        if full && !self.before(log_density, index, self.rows.len() - 1) {
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Rows with a higher log-density cannot enter (+∞ while not full).
+    #[inline(always)]
+    pub(crate) fn threshold(&self) -> f64 {
+        if self.len == self.keys.len() {
+            self.keys.last().map_or(f64::NEG_INFINITY, |k| k.0)
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    pub(crate) fn offer(&mut self, log_density: f64, index: usize, x: &[f64]) {
+        let cap = self.keys.len();
+        let key = (log_density, index);
+        // NaN densities never enter; the fit stops on them anyway.
+        if cap == 0 || log_density.is_nan() || (self.len == cap && !(key < self.keys[cap - 1])) {
             return;
         }
-        let at = self
-            .rows
-            .iter()
-            .position(|(l, i, _)| (log_density, index) < (*l, *i))
-            .unwrap_or(self.rows.len());
-        self.rows.insert(at, (log_density, index, x.to_vec()));
-        self.rows.truncate(self.cap);
+        let at = self.keys[..self.len].iter().position(|k| key < *k).unwrap_or(self.len);
+        let last = self.len.min(cap - 1);
+        // Shift [at, last) one slot down, dropping the old last when full.
+        self.keys.copy_within(at..last, at + 1);
+        let d = self.d;
+        self.values.copy_within(at * d..last * d, (at + 1) * d);
+        self.keys[at] = key;
+        self.values[at * d..(at + 1) * d].copy_from_slice(x);
+        self.len = (self.len + 1).min(cap);
     }
 
-    fn before(&self, log_density: f64, index: usize, slot: usize) -> bool {
-        let (l, i, _) = &self.rows[slot];
-        (log_density, index) < (*l, *i)
+    /// The `i`-th worst row.
+    pub(crate) fn row(&self, i: usize) -> Option<&[f64]> {
+        (i < self.len).then(|| &self.values[i * self.d..(i + 1) * self.d])
+    }
+
+    fn merge(&mut self, other: &WorstRows) {
+        for i in 0..other.len {
+            let (l, idx) = other.keys[i];
+            self.offer(l, idx, &other.values[i * other.d..(i + 1) * other.d]);
+        }
     }
 }
 
-/// Shifted sufficient statistics of a Gaussian mixture.
-#[derive(Clone, Debug, PartialEq)]
+/// Shifted sufficient statistics of a Gaussian mixture, with the scratch
+/// buffers of the task that accumulates them.
+#[derive(Clone, Debug)]
 pub(crate) struct MixtureStats {
     pub kind: CovarianceType,
     pub d: usize,
@@ -98,9 +133,18 @@ pub(crate) struct MixtureStats {
     pub counts: Vec<f64>,
     /// `k × d`: Σ r·(x − c_j).
     pub first: Vec<f64>,
-    /// Second moments about the shifts, layout per covariance type.
+    /// Second moments about the shifts, laid out as the covariances.
     pub second: Vec<f64>,
     pub worst: WorstRows,
+    pub scratch: Scratch,
+}
+
+impl PartialEq for MixtureStats {
+    fn eq(&self, other: &Self) -> bool {
+        // The scratch is not part of the statistics.
+        (self.kind, self.d, &self.shifts, &self.counts, &self.first, &self.second, &self.worst)
+            == (other.kind, other.d, &other.shifts, &other.counts, &other.first, &other.second, &other.worst)
+    }
 }
 
 impl MixtureStats {
@@ -112,58 +156,57 @@ impl MixtureStats {
             counts: vec![0.0; k],
             first: vec![0.0; k * d],
             second: vec![0.0; kind.covariance_len(k, d)],
-            worst: WorstRows::new(k),
+            worst: WorstRows::new(k, d),
+            scratch: Scratch::new(k, d),
             shifts,
         }
     }
 
-    fn k(&self) -> usize {
-        self.counts.len()
+    /// Zeroes the sums and takes new shifts, keeping every buffer.
+    pub fn reset(&mut self, shifts: &[f64]) {
+        self.shifts.copy_from_slice(shifts);
+        self.counts.fill(0.0);
+        self.first.fill(0.0);
+        self.second.fill(0.0);
+        self.worst.clear();
     }
 
-    /// Adds a block of rows with responsibilities `resp` (`rows × k`).
-    pub fn add_block(&mut self, rows: DataRef<'_>, resp: &[f64]) {
-        let (k, d) = (self.k(), self.d);
-        for r in 0..rows.n_rows() {
-            let x = rows.row(r);
-            for j in 0..k {
-                let w = resp[r * k + j];
-                if w == 0.0 {
-                    continue;
-                }
-                self.counts[j] += w;
-                let c = &self.shifts[j * d..(j + 1) * d];
-                let s = &mut self.first[j * d..(j + 1) * d];
-                for i in 0..d {
-                    s[i] += w * (x[i] - c[i]);
-                }
-            }
-        }
-        accumulate_second_moments(self.kind, rows, &self.shifts, resp, k, &mut self.second);
+    pub fn k(&self) -> usize {
+        self.counts.len()
     }
 }
 
 impl SufficientStats for MixtureStats {
     fn merge(&mut self, other: &Self) {
-        debug_assert_eq!(
-            self.shifts, other.shifts,
-            "statistics of different iterations"
-        );
+        debug_assert_eq!(self.shifts, other.shifts, "statistics of different iterations");
         let add = |a: &mut [f64], b: &[f64]| a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
         add(&mut self.counts, &other.counts);
         add(&mut self.first, &other.first);
         add(&mut self.second, &other.second);
-        for (l, i, x) in &other.worst.rows {
-            self.worst.offer(*l, *i, x);
-        }
+        self.worst.merge(&other.worst);
     }
 }
 
-/// A mixture being fitted: the parameters plus the regularisation of its M-step.
+/// A mixture being fitted: the parameters, the regularisation of its M-step,
+/// the kernel build to run, and scratch for the factorisations.
 #[derive(Clone, Debug)]
 pub(crate) struct MixtureEm {
     pub model: GaussianMixture,
     pub reg_covar: f64,
+    pub path: Path,
+    chol: Vec<f64>,
+}
+
+impl MixtureEm {
+    pub fn new(model: GaussianMixture, reg_covar: f64) -> Self {
+        let d = model.n_features();
+        MixtureEm {
+            model,
+            reg_covar,
+            path: Path::detect(),
+            chol: vec![0.0; d * d],
+        }
+    }
 }
 
 impl<'a> EmModel<RowBlocks<'a>> for MixtureEm {
@@ -174,36 +217,23 @@ impl<'a> EmModel<RowBlocks<'a>> for MixtureEm {
         MixtureStats::new(m.covariance_type(), m.means.clone(), m.n_features)
     }
 
+    fn reset_stats(&self, stats: &mut MixtureStats) {
+        stats.reset(&self.model.means);
+    }
+
     fn accumulate(&self, (start, rows): (usize, DataRef<'_>), stats: &mut MixtureStats) -> f64 {
-        let k = self.model.n_components();
-        let mut buf = vec![0.0; rows.n_rows() * k];
-        self.model.weighted_log_prob(rows, &mut buf);
-        let mut ll = 0.0;
-        for (r, row) in buf.chunks_mut(k).enumerate() {
-            let lse = log_sum_exp(row);
-            ll += lse;
-            stats.worst.offer(lse, start + r, rows.row(r));
-            if lse.is_finite() {
-                row.iter_mut().for_each(|v| *v = (*v - lse).exp());
-            } else {
-                // No component gives this row any density; the non-finite total
-                // stops the fit with a clear error.
-                row.fill(0.0);
-            }
-        }
-        stats.add_block(rows, &buf);
-        ll
+        e_step_block(self.path, &self.model, start, rows, stats)
     }
 
     fn maximize(&mut self, stats: &MixtureStats) -> Result<MaximizeOutcome> {
-        let (model, reseeded) = parameters_from_stats(stats, self.reg_covar)?;
-        self.model = model;
+        let reseeded = maximize_into(stats, self.reg_covar, &mut self.model, &mut self.chol)?;
         Ok(MaximizeOutcome { reseeded })
     }
 }
 
-/// The M-step: new parameters from merged statistics, with empty or collapsed
-/// components re-seeded.
+/// The M-step: writes new parameters from merged statistics into `model`
+/// (whose shapes match), re-seeding empty or collapsed components. Allocates
+/// nothing unless a component must be re-seeded.
 ///
 /// Re-seeding policy: a component whose mass is below [`EMPTY_COMPONENT_SHARE`]
 /// of the data, or whose covariance is not positive definite even with
@@ -212,36 +242,39 @@ impl<'a> EmModel<RowBlocks<'a>> for MixtureEm {
 /// count-weighted average of the healthy components' covariances, and the
 /// weight of one sample. With a tied covariance only the mean is re-seeded; a
 /// tied covariance that is not positive definite is an error.
-pub(crate) fn parameters_from_stats(
+pub(crate) fn maximize_into(
     stats: &MixtureStats,
     reg_covar: f64,
-) -> Result<(GaussianMixture, Vec<usize>)> {
+    model: &mut GaussianMixture,
+    chol: &mut [f64],
+) -> Result<Vec<usize>> {
     let (k, d, kind) = (stats.k(), stats.d, stats.kind);
     let total: f64 = stats.counts.iter().sum();
-    // scikit-learn's guard against 0/0 for an empty component.
-    let mut counts: Vec<f64> = stats
-        .counts
-        .iter()
-        .map(|c| c + 10.0 * f64::EPSILON)
-        .collect();
-    let mut means = stats.shifts.clone();
+    // The weights hold the counts until they are normalised; scikit-learn's
+    // 10·eps guards an empty component against 0/0.
+    let counts = &mut model.weights;
+    for (c, s) in counts.iter_mut().zip(&stats.counts) {
+        *c = s + 10.0 * f64::EPSILON;
+    }
     for j in 0..k {
         for i in 0..d {
-            means[j * d + i] += stats.first[j * d + i] / counts[j];
+            model.means[j * d + i] = stats.shifts[j * d + i] + stats.first[j * d + i] / counts[j];
         }
     }
-    let mut cov = covariances_from_stats(kind, &counts, &stats.first, &stats.second, d, reg_covar);
-    let n_blocks = blocks_of(kind, k);
-    let per = cov.len() / n_blocks;
-    let mut prec = vec![0.0; cov.len()];
-    let mut log_det = vec![0.0; n_blocks];
-    let mut bad: Vec<usize> = (0..k)
-        .filter(|&j| stats.counts[j].is_nan() || stats.counts[j] <= EMPTY_COMPONENT_SHARE * total)
-        .collect();
-    for b in 0..n_blocks {
+    let f = &mut model.factored;
+    let cov = f.covariances.values_mut();
+    covariances_from_stats(kind, counts, &stats.first, &stats.second, d, reg_covar, cov);
+    let per = per_block(kind, d);
+    let mut bad: Vec<usize> = Vec::new();
+    for j in 0..k {
+        if stats.counts[j].is_nan() || stats.counts[j] <= EMPTY_COMPONENT_SHARE * total {
+            bad.push(j);
+        }
+    }
+    for b in 0..blocks_of(kind, k) {
         let range = b * per..(b + 1) * per;
-        match factor_block(kind, &cov[range.clone()], d, &mut prec[range]) {
-            Some(ld) => log_det[b] = ld,
+        match factor_block(kind, &cov[range.clone()], d, &mut f.precisions_cholesky[range], chol) {
+            Some(ld) => f.log_det[b] = ld,
             None if kind == CovarianceType::Tied => {
                 return Err(Error::SingularCovariance {
                     component: 0,
@@ -275,7 +308,7 @@ pub(crate) fn parameters_from_stats(
             for &j in &bad {
                 let range = j * per..(j + 1) * per;
                 cov[range.clone()].copy_from_slice(&pooled);
-                log_det[j] = factor_block(kind, &pooled, d, &mut prec[range]).ok_or(
+                f.log_det[j] = factor_block(kind, &pooled, d, &mut f.precisions_cholesky[range], chol).ok_or(
                     Error::SingularCovariance {
                         component: j,
                         reg_covar,
@@ -284,28 +317,24 @@ pub(crate) fn parameters_from_stats(
             }
         }
         for (i, &j) in bad.iter().enumerate() {
-            if let Some((_, _, x)) = stats.worst.rows.get(i) {
-                means[j * d..(j + 1) * d].copy_from_slice(x);
+            if let Some(x) = stats.worst.row(i) {
+                model.means[j * d..(j + 1) * d].copy_from_slice(x);
             }
             counts[j] = 1.0;
         }
     }
     let sum: f64 = counts.iter().sum();
-    let weights: Vec<f64> = counts.iter().map(|c| c / sum).collect();
-    let factored = Factored {
-        covariances: Covariances::from_values(kind, cov),
-        precisions_cholesky: prec,
-        log_det,
-    };
-    Ok((
-        GaussianMixture::from_parts(weights, means, d, factored),
-        bad,
-    ))
+    for (w, lw) in model.weights.iter_mut().zip(model.log_weights.iter_mut()) {
+        *w /= sum;
+        *lw = w.ln();
+    }
+    Ok(bad)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dist::gaussian::Covariances;
     use crate::em::EmModel;
 
     fn data(n: usize, d: usize) -> Vec<f64> {
@@ -327,13 +356,14 @@ mod tests {
                 .fit(all)
                 .unwrap()
                 .model;
-            let em = MixtureEm {
-                model,
-                reg_covar: 1e-6,
-            };
+            let em = MixtureEm::new(model, 1e-6);
             let stats_of = |start: usize, end: usize| {
                 let mut s = em.empty_stats();
-                let ll = em.accumulate((start, all.rows(start, end)), &mut s);
+                let mut ll = 0.0;
+                for b in (start..end).step_by(BLOCK_ROWS) {
+                    let e = (b + BLOCK_ROWS).min(end);
+                    ll += em.accumulate((b, all.rows(b, e)), &mut s);
+                }
                 (s, ll)
             };
             let (whole, ll_whole) = stats_of(0, n);
@@ -373,13 +403,10 @@ mod tests {
             Covariances::Full(cov),
         )
         .unwrap();
-        let mut em = MixtureEm {
-            model: start,
-            reg_covar: 1e-6,
-        };
+        let mut em = MixtureEm::new(start, 1e-6);
         let mut stats = em.empty_stats();
         em.accumulate((0, all), &mut stats);
-        let worst_row = stats.worst.rows[0].2.clone();
+        let worst_row = stats.worst.row(0).unwrap().to_vec();
         let outcome = em.maximize(&stats).unwrap();
         assert_eq!(outcome.reseeded, vec![2]);
         assert_eq!(&em.model.means()[4..6], &worst_row[..]);

@@ -7,6 +7,7 @@
 
 mod builder;
 mod em;
+mod kernel;
 
 pub use builder::{GaussianMixtureBuilder, MixtureFit};
 
@@ -19,7 +20,9 @@ use crate::data::{DataRef, Matrix};
 use crate::dist::gaussian::{CovarianceType, Covariances, Factored};
 use crate::em::sum_like_e_step;
 use crate::error::{Error, Result};
-use crate::linalg::{cholesky_lower, log_sum_exp};
+use crate::linalg::cholesky_lower;
+use crate::linalg::lanes::LANES;
+use kernel::{posterior_block, Path, Scratch};
 
 /// Rows evaluated together: small enough that a block's `rows × k` scratch stays
 /// in cache, fixed so that results never depend on the thread count.
@@ -154,6 +157,16 @@ impl GaussianMixture {
         Ok(GaussianMixture::from_parts(weights, means, d, factored))
     }
 
+    /// A mixture of the right shapes whose values an M-step will overwrite.
+    pub(crate) fn blank(kind: CovarianceType, k: usize, d: usize) -> Self {
+        let factored = Factored {
+            covariances: Covariances::from_values(kind, vec![0.0; kind.covariance_len(k, d)]),
+            precisions_cholesky: vec![0.0; kind.covariance_len(k, d)],
+            log_det: vec![0.0; crate::dist::gaussian::blocks_of(kind, k)],
+        };
+        GaussianMixture::from_parts(vec![1.0 / k as f64; k], vec![0.0; k * d], d, factored)
+    }
+
     pub(crate) fn from_parts(
         weights: Vec<f64>,
         means: Vec<f64>,
@@ -224,38 +237,33 @@ impl GaussianMixture {
         data.check_finite()
     }
 
-    /// `ln w_j + ln N(x | μ_j, Σ_j)` for every row of `rows` into `out` (`rows × k`).
-    pub(crate) fn weighted_log_prob(&self, rows: DataRef<'_>, out: &mut [f64]) {
-        let k = self.n_components();
-        self.factored.log_densities(rows, &self.means, k, out);
-        for row in out.chunks_mut(k) {
-            for (v, lw) in row.iter_mut().zip(&self.log_weights) {
-                *v += lw;
-            }
-        }
-    }
-
-    /// Runs `f(weighted log-probs of a row, its log-density, its output slot)` for every
-    /// row, in parallel over fixed blocks; `width` output values per row.
+    /// Runs `f(responsibilities of a row, its log-density, its output slot)` for
+    /// every row, with the fused kernel, in parallel over fixed blocks; `width`
+    /// output values per row.
     fn map_rows<T, F>(&self, data: DataRef<'_>, width: usize, f: F) -> Result<Vec<T>>
     where
         T: Default + Clone + Send,
-        F: Fn(&[f64], f64, &mut [T]) + Sync,
+        F: Fn(&mut dyn Iterator<Item = f64>, f64, &mut [T]) + Sync,
     {
         self.check_data(data)?;
-        let k = self.n_components();
+        let (k, d) = (self.n_components(), self.n_features);
+        let path = Path::detect();
         let mut out = vec![T::default(); data.n_rows() * width];
         out.par_chunks_mut(BLOCK_ROWS * width)
             .enumerate()
-            .for_each(|(b, chunk)| {
-                let start = b * BLOCK_ROWS;
-                let rows = data.rows(start, start + chunk.len() / width);
-                let mut lp = vec![0.0; rows.n_rows() * k];
-                self.weighted_log_prob(rows, &mut lp);
-                for (row_lp, slot) in lp.chunks(k).zip(chunk.chunks_mut(width)) {
-                    f(row_lp, log_sum_exp(row_lp), slot);
-                }
-            });
+            .for_each_init(
+                || Scratch::new(k, d),
+                |scratch, (b, chunk)| {
+                    let start = b * BLOCK_ROWS;
+                    let rows = data.rows(start, start + chunk.len() / width);
+                    let nch = posterior_block(path, self, rows, scratch);
+                    for (r, slot) in chunk.chunks_mut(width).enumerate() {
+                        let (ch, l) = (r / LANES, r % LANES);
+                        let mut resp = (0..k).map(|j| scratch.resp[j * nch + ch][l]);
+                        f(&mut resp, scratch.lse[r], slot);
+                    }
+                },
+            );
         Ok(out)
     }
 
@@ -278,11 +286,11 @@ impl GaussianMixture {
 
     /// The most probable component of every row.
     pub fn predict(&self, data: DataRef<'_>) -> Result<Vec<usize>> {
-        self.map_rows(data, 1, |lp, _, out| {
-            let mut best = 0;
-            for (j, v) in lp.iter().enumerate() {
-                if *v > lp[best] {
-                    best = j;
+        self.map_rows(data, 1, |resp, _, out| {
+            let (mut best, mut best_p) = (0, f64::NEG_INFINITY);
+            for (j, p) in resp.enumerate() {
+                if p > best_p {
+                    (best, best_p) = (j, p);
                 }
             }
             out[0] = best;
@@ -292,9 +300,9 @@ impl GaussianMixture {
     /// Posterior probability of each component for every row (`n × k`).
     pub fn predict_proba(&self, data: DataRef<'_>) -> Result<Matrix> {
         let k = self.n_components();
-        let p = self.map_rows(data, k, |lp, lse, out| {
-            for (o, v) in out.iter_mut().zip(lp) {
-                *o = (v - lse).exp();
+        let p = self.map_rows(data, k, |resp, _, out| {
+            for (o, v) in out.iter_mut().zip(resp) {
+                *o = v;
             }
         })?;
         Matrix::new(p, data.n_rows(), k)

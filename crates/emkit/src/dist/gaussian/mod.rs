@@ -14,7 +14,7 @@ mod tied;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::data::DataRef;
+use crate::linalg::lanes::Lane;
 
 /// How component covariances are constrained (scikit-learn's `covariance_type`;
 /// mclust's names in brackets).
@@ -130,6 +130,15 @@ impl Covariances {
         }
     }
 
+    pub(crate) fn values_mut(&mut self) -> &mut [f64] {
+        match self {
+            Covariances::Full(v)
+            | Covariances::Tied(v)
+            | Covariances::Diagonal(v)
+            | Covariances::Spherical(v) => v,
+        }
+    }
+
     pub(crate) fn from_values(kind: CovarianceType, values: Vec<f64>) -> Covariances {
         match kind {
             CovarianceType::Full => Covariances::Full(values),
@@ -172,34 +181,44 @@ impl Factored {
     /// Factors every component; fails on the first that is not positive definite.
     pub fn new(covariances: Covariances, k: usize, d: usize) -> Result<Self, NotPositiveDefinite> {
         let kind = covariances.covariance_type();
-        let per = kind.covariance_len(k, d) / blocks_of(kind, k);
-        let mut prec = vec![0.0; kind.covariance_len(k, d)];
-        let mut log_det = vec![0.0; blocks_of(kind, k)];
-        let values = covariances.values();
-        for (j, ld) in log_det.iter_mut().enumerate() {
-            let cov = &values[j * per..(j + 1) * per];
-            let out = &mut prec[j * per..(j + 1) * per];
-            *ld = factor_block(kind, cov, d, out).ok_or(NotPositiveDefinite(j))?;
-        }
-        Ok(Factored {
+        let mut f = Factored {
+            precisions_cholesky: vec![0.0; kind.covariance_len(k, d)],
+            log_det: vec![0.0; blocks_of(kind, k)],
             covariances,
-            precisions_cholesky: prec,
-            log_det,
-        })
+        };
+        let mut scratch = vec![0.0; d * d];
+        f.refactor(d, &mut scratch).map_err(NotPositiveDefinite)?;
+        Ok(f)
+    }
+
+    /// Recomputes every factor from the covariances, in place; fails with the
+    /// first block that is not positive definite.
+    pub fn refactor(&mut self, d: usize, scratch: &mut [f64]) -> Result<(), usize> {
+        let kind = self.covariance_type();
+        let per = per_block(kind, d);
+        let values = self.covariances.values();
+        for (j, ld) in self.log_det.iter_mut().enumerate() {
+            let out = &mut self.precisions_cholesky[j * per..(j + 1) * per];
+            *ld = factor_block(kind, &values[j * per..(j + 1) * per], d, out, scratch).ok_or(j)?;
+        }
+        Ok(())
     }
 
     pub fn covariance_type(&self) -> CovarianceType {
         self.covariances.covariance_type()
     }
 
-    /// `out[r*k + j] = ln N(x_r | means_j, Σ_j)` for every row of `rows`.
-    pub fn log_densities(&self, rows: DataRef<'_>, means: &[f64], k: usize, out: &mut [f64]) {
+    /// Log-densities `ln N(x | means_j, Σ_j)` of a transposed block (`xt`: `d × nch`
+    /// lanes) into `lp` (`k × nch` lanes); `diff` is scratch of `d × nch` lanes.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn log_densities(&self, xt: &[Lane], nch: usize, d: usize, k: usize, means: &[f64], diff: &mut [Lane], lp: &mut [Lane]) {
         let (p, ld) = (&self.precisions_cholesky, &self.log_det);
         match self.covariance_type() {
-            CovarianceType::Full => full::log_densities(rows, means, p, ld, k, out),
-            CovarianceType::Tied => tied::log_densities(rows, means, p, ld[0], k, out),
-            CovarianceType::Diagonal => diag::log_densities(rows, means, p, ld, k, out),
-            CovarianceType::Spherical => spherical::log_densities(rows, means, p, ld, k, out),
+            CovarianceType::Full => full::log_densities(xt, nch, d, means, p, ld, diff, lp),
+            CovarianceType::Tied => tied::log_densities(xt, nch, d, k, means, p, ld[0], diff, lp),
+            CovarianceType::Diagonal => diag::log_densities(xt, nch, d, means, p, ld, lp),
+            CovarianceType::Spherical => spherical::log_densities(xt, nch, d, means, p, ld, lp),
         }
     }
 }
@@ -212,41 +231,55 @@ pub(crate) fn blocks_of(kind: CovarianceType, k: usize) -> usize {
     }
 }
 
-/// Factors one covariance block into `out`; `None` when it is not positive definite.
-pub(crate) fn factor_block(
-    kind: CovarianceType,
-    cov: &[f64],
-    d: usize,
-    out: &mut [f64],
-) -> Option<f64> {
+/// Values per factored block.
+pub(crate) fn per_block(kind: CovarianceType, d: usize) -> usize {
     match kind {
-        CovarianceType::Full | CovarianceType::Tied => full::factor(cov, d, out),
+        CovarianceType::Full | CovarianceType::Tied => d * d,
+        CovarianceType::Diagonal => d,
+        CovarianceType::Spherical => 1,
+    }
+}
+
+/// Factors one covariance block into `out`; `None` when it is not positive
+/// definite. `scratch` holds at least `d × d` values.
+pub(crate) fn factor_block(kind: CovarianceType, cov: &[f64], d: usize, out: &mut [f64], scratch: &mut [f64]) -> Option<f64> {
+    match kind {
+        CovarianceType::Full | CovarianceType::Tied => full::factor(cov, d, out, scratch),
         CovarianceType::Diagonal => diag::factor(cov, out),
         CovarianceType::Spherical => spherical::factor(cov[0], d, &mut out[0]),
     }
 }
 
-/// Adds the second-moment statistics of a block: for each row `x` and component
-/// `j` with responsibility `r`, `r·(x−c_j)(x−c_j)ᵀ` (or its diagonal, or its
-/// trace), where `c_j` is the shift `shifts[j]`.
-pub(crate) fn accumulate_second_moments(
+/// Adds the statistics of a transposed block (`xt`: `d × nch` lanes) with
+/// responsibilities `resp` (`k × nch` lanes): per component `Σ r`, `Σ r·(x−c_j)`
+/// and the second moments `Σ r·(x−c_j)(x−c_j)ᵀ` (upper triangle; diagonal for
+/// diag; trace for spherical; pooled over components for tied), where `c_j` is
+/// `shifts[j]`. `diff` (`d × nch`) and `tmp` (`nch`) are scratch.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn accumulate_block(
     kind: CovarianceType,
-    rows: DataRef<'_>,
+    xt: &[Lane],
+    nch: usize,
+    d: usize,
     shifts: &[f64],
-    resp: &[f64],
-    k: usize,
+    resp: &[Lane],
+    counts: &mut [f64],
+    first: &mut [f64],
     second: &mut [f64],
+    diff: &mut [Lane],
+    tmp: &mut [Lane],
 ) {
     match kind {
-        CovarianceType::Full => full::accumulate(rows, shifts, resp, k, second),
-        CovarianceType::Tied => tied::accumulate(rows, shifts, resp, k, second),
-        CovarianceType::Diagonal => diag::accumulate(rows, shifts, resp, k, second),
-        CovarianceType::Spherical => spherical::accumulate(rows, shifts, resp, k, second),
+        CovarianceType::Full => full::accumulate(xt, nch, d, shifts, resp, counts, first, second, diff, tmp),
+        CovarianceType::Tied => tied::accumulate(xt, nch, d, shifts, resp, counts, first, second, diff, tmp),
+        CovarianceType::Diagonal => diag::accumulate(xt, nch, d, shifts, resp, counts, first, second),
+        CovarianceType::Spherical => spherical::accumulate(xt, nch, d, shifts, resp, counts, first, second),
     }
 }
 
-/// Covariances from merged statistics: `counts[j] = Σ r`, `first[j] = Σ r(x−c_j)`,
-/// and the second moments; `reg_covar` is added to every variance.
+/// Covariances from merged statistics (`counts[j] = Σ r`, `first[j] = Σ r(x−c_j)`,
+/// second moments), with `reg_covar` added to every variance, into `out`.
 pub(crate) fn covariances_from_stats(
     kind: CovarianceType,
     counts: &[f64],
@@ -254,11 +287,12 @@ pub(crate) fn covariances_from_stats(
     second: &[f64],
     d: usize,
     reg_covar: f64,
-) -> Vec<f64> {
+    out: &mut [f64],
+) {
     match kind {
-        CovarianceType::Full => full::from_stats(counts, first, second, d, reg_covar),
-        CovarianceType::Tied => tied::from_stats(counts, first, second, d, reg_covar),
-        CovarianceType::Diagonal => diag::from_stats(counts, first, second, d, reg_covar),
-        CovarianceType::Spherical => spherical::from_stats(counts, first, second, d, reg_covar),
+        CovarianceType::Full => full::from_stats(counts, first, second, d, reg_covar, out),
+        CovarianceType::Tied => tied::from_stats(counts, first, second, d, reg_covar, out),
+        CovarianceType::Diagonal => diag::from_stats(counts, first, second, d, reg_covar, out),
+        CovarianceType::Spherical => spherical::from_stats(counts, first, second, d, reg_covar, out),
     }
 }

@@ -1,6 +1,6 @@
 //! Spherical covariance: each component has one variance, `σ²·I`.
 
-use crate::data::DataRef;
+use crate::linalg::lanes::{hsum, Lane, LANES, ZERO};
 use crate::linalg::{positive_finite, LN_2PI};
 
 /// `out = 1/σ`; returns `d·ln(1/σ)`, or `None` on a variance that is not positive.
@@ -13,71 +13,75 @@ pub(super) fn factor(var: f64, d: usize, out: &mut f64) -> Option<f64> {
     log_det.is_finite().then_some(log_det)
 }
 
-pub(super) fn log_densities(
-    rows: DataRef<'_>,
-    means: &[f64],
-    prec: &[f64],
-    log_det: &[f64],
-    k: usize,
-    out: &mut [f64],
-) {
-    let d = rows.n_cols();
-    for r in 0..rows.n_rows() {
-        let x = rows.row(r);
-        for j in 0..k {
-            let mu = &means[j * d..(j + 1) * d];
-            let mut sq = 0.0;
-            for i in 0..d {
-                let z = x[i] - mu[i];
-                sq += z * z;
+/// Log-densities of every component: `lp[j·nch + ch]`.
+#[inline(always)]
+pub(super) fn log_densities(xt: &[Lane], nch: usize, d: usize, means: &[f64], prec: &[f64], log_det: &[f64], lp: &mut [Lane]) {
+    let c0 = -0.5 * d as f64 * LN_2PI;
+    for (j, &ld) in log_det.iter().enumerate() {
+        let mu = &means[j * d..(j + 1) * d];
+        let p2 = prec[j] * prec[j];
+        for ch in 0..nch {
+            let mut sq = ZERO;
+            for f in 0..d {
+                let x = &xt[f * nch + ch];
+                for l in 0..LANES {
+                    let z = x[l] - mu[f];
+                    sq[l] += z * z;
+                }
             }
-            let p = prec[j];
-            out[r * k + j] = -0.5 * (d as f64 * LN_2PI + sq * p * p) + log_det[j];
+            let o = &mut lp[j * nch + ch];
+            for l in 0..LANES {
+                o[l] = c0 - 0.5 * (sq[l] * p2) + ld;
+            }
         }
     }
 }
 
-/// `second[j]` += Σ r·‖x − c_j‖².
+/// Counts, `Σ w·(x−c)` per feature and `Σ w·‖x−c‖²` per component.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(super) fn accumulate(
-    rows: DataRef<'_>,
+    xt: &[Lane],
+    nch: usize,
+    d: usize,
     shifts: &[f64],
-    resp: &[f64],
-    k: usize,
+    resp: &[Lane],
+    counts: &mut [f64],
+    first: &mut [f64],
     second: &mut [f64],
 ) {
-    let d = rows.n_cols();
-    for r in 0..rows.n_rows() {
-        let x = rows.row(r);
-        for j in 0..k {
-            let w = resp[r * k + j];
-            if w == 0.0 {
-                continue;
+    for (j, count) in counts.iter_mut().enumerate() {
+        let w = &resp[j * nch..(j + 1) * nch];
+        let mut n = ZERO;
+        for wl in w {
+            for l in 0..LANES {
+                n[l] += wl[l];
             }
-            let c = &shifts[j * d..(j + 1) * d];
-            let mut sq = 0.0;
-            for i in 0..d {
-                let z = x[i] - c[i];
-                sq += z * z;
-            }
-            second[j] += w * sq;
         }
+        *count += hsum(&n);
+        let mut q = ZERO;
+        for f in 0..d {
+            let c = shifts[j * d + f];
+            let mut s = ZERO;
+            for ch in 0..nch {
+                let x = &xt[f * nch + ch];
+                for l in 0..LANES {
+                    let z = x[l] - c;
+                    let wz = w[ch][l] * z;
+                    s[l] += wz;
+                    q[l] += wz * z;
+                }
+            }
+            first[j * d + f] += hsum(&s);
+        }
+        second[j] += hsum(&q);
     }
 }
 
-/// The mean over features of the diagonal variances, as scikit-learn does.
-pub(super) fn from_stats(
-    counts: &[f64],
-    first: &[f64],
-    second: &[f64],
-    d: usize,
-    reg: f64,
-) -> Vec<f64> {
-    counts
-        .iter()
-        .enumerate()
-        .map(|(j, &n)| {
-            let s2: f64 = first[j * d..(j + 1) * d].iter().map(|s| s * s).sum();
-            (second[j] - s2 / n) / (n * d as f64) + reg
-        })
-        .collect()
+/// The mean over features of the diagonal variances, as scikit-learn does, into `out`.
+pub(super) fn from_stats(counts: &[f64], first: &[f64], second: &[f64], d: usize, reg: f64, out: &mut [f64]) {
+    for (j, &n) in counts.iter().enumerate() {
+        let s2: f64 = first[j * d..(j + 1) * d].iter().map(|s| s * s).sum();
+        out[j] = (second[j] - s2 / n) / (n * d as f64) + reg;
+    }
 }
