@@ -86,6 +86,9 @@ pub fn run(args: FitArgs) -> Result<()> {
     let builder = args.options.builder(args.k)?;
     let verbosity = Verbosity::from_flags(args.verbose, args.quiet);
     let mut progress = FitProgress::new(verbosity);
+    // Start the worker threads now: `seconds` reports the fit, not the
+    // one-time cost of spawning the process's thread pool.
+    rayon::broadcast(|_| ());
     let started = Instant::now();
     let fitted = builder.fit_with_monitor(data, &mut progress);
     let seconds = started.elapsed().as_secs_f64();

@@ -59,6 +59,12 @@ pub trait EmModel<D: EmData + ?Sized>: Clone + Send + Sync {
     /// Zeroes `stats` for the current parameters, reusing its memory: the
     /// driver calls this every iteration instead of allocating.
     fn reset_stats(&self, stats: &mut Self::Stats);
+    /// Rough work per sample of one E-step, in multiply-adds. The driver runs
+    /// small problems on the calling thread, where waking worker threads would
+    /// cost more than the pass itself; results are the same bits either way.
+    fn work_per_sample(&self) -> usize {
+        1
+    }
     /// Adds the expected sufficient statistics of `block` under the current
     /// parameters into `stats`; returns the block's total log-likelihood.
     fn accumulate(&self, block: D::Block<'_>, stats: &mut Self::Stats) -> f64;

@@ -4,6 +4,7 @@
 //! out by hand so that results are bit-reproducible and free of library threading.
 
 pub mod lanes;
+pub mod simd;
 
 /// `ln Σ exp(xᵢ)`, computed stably; `-∞` for an empty slice or when every term is `-∞`.
 pub fn log_sum_exp(xs: &[f64]) -> f64 {

@@ -224,12 +224,19 @@ impl GaussianMixtureBuilder {
     }
 
     /// Statistics of hard assignments, shifted by the assigned centres.
-    fn stats_from_labels(&self, data: DataRef<'_>, labels: &[usize], centres: Vec<f64>) -> MixtureStats {
+    fn stats_from_labels(
+        &self,
+        data: DataRef<'_>,
+        labels: &[usize],
+        centres: Vec<f64>,
+    ) -> MixtureStats {
         let mut stats = MixtureStats::new(self.covariance, centres, data.n_cols());
         for start in (0..data.n_rows()).step_by(BLOCK_ROWS) {
             let end = (start + BLOCK_ROWS).min(data.n_rows());
             let block = &labels[start..end];
-            accumulate_given(&mut stats, data.rows(start, end), |r, j| f64::from(u8::from(block[r] == j)));
+            accumulate_given(&mut stats, data.rows(start, end), |r, j| {
+                f64::from(u8::from(block[r] == j))
+            });
         }
         stats
     }

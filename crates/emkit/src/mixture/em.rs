@@ -8,7 +8,9 @@
 //! the data's offset from the origin.
 
 use crate::data::DataRef;
-use crate::dist::gaussian::{blocks_of, covariances_from_stats, factor_block, per_block, CovarianceType};
+use crate::dist::gaussian::{
+    blocks_of, covariances_from_stats, factor_block, per_block, CovarianceType,
+};
 use crate::em::{EmData, EmModel, MaximizeOutcome, SufficientStats};
 use crate::error::{Error, Result};
 use crate::linalg::positive_finite;
@@ -41,7 +43,11 @@ impl EmData for RowBlocks<'_> {
 
     fn block(&self, i: usize) -> (usize, DataRef<'_>) {
         let start = i * BLOCK_ROWS;
-        (start, self.data.rows(start, (start + BLOCK_ROWS).min(self.data.n_rows())))
+        (
+            start,
+            self.data
+                .rows(start, (start + BLOCK_ROWS).min(self.data.n_rows())),
+        )
     }
 }
 
@@ -94,10 +100,13 @@ impl WorstRows {
         let cap = self.keys.len();
         let key = (log_density, index);
         // NaN densities never enter; the fit stops on them anyway.
-        if cap == 0 || log_density.is_nan() || (self.len == cap && !(key < self.keys[cap - 1])) {
+        if cap == 0 || log_density.is_nan() || (self.len == cap && key >= self.keys[cap - 1]) {
             return;
         }
-        let at = self.keys[..self.len].iter().position(|k| key < *k).unwrap_or(self.len);
+        let at = self.keys[..self.len]
+            .iter()
+            .position(|k| key < *k)
+            .unwrap_or(self.len);
         let last = self.len.min(cap - 1);
         // Shift [at, last) one slot down, dropping the old last when full.
         self.keys.copy_within(at..last, at + 1);
@@ -142,8 +151,23 @@ pub(crate) struct MixtureStats {
 impl PartialEq for MixtureStats {
     fn eq(&self, other: &Self) -> bool {
         // The scratch is not part of the statistics.
-        (self.kind, self.d, &self.shifts, &self.counts, &self.first, &self.second, &self.worst)
-            == (other.kind, other.d, &other.shifts, &other.counts, &other.first, &other.second, &other.worst)
+        (
+            self.kind,
+            self.d,
+            &self.shifts,
+            &self.counts,
+            &self.first,
+            &self.second,
+            &self.worst,
+        ) == (
+            other.kind,
+            other.d,
+            &other.shifts,
+            &other.counts,
+            &other.first,
+            &other.second,
+            &other.worst,
+        )
     }
 }
 
@@ -178,7 +202,10 @@ impl MixtureStats {
 
 impl SufficientStats for MixtureStats {
     fn merge(&mut self, other: &Self) {
-        debug_assert_eq!(self.shifts, other.shifts, "statistics of different iterations");
+        debug_assert_eq!(
+            self.shifts, other.shifts,
+            "statistics of different iterations"
+        );
         let add = |a: &mut [f64], b: &[f64]| a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
         add(&mut self.counts, &other.counts);
         add(&mut self.first, &other.first);
@@ -215,6 +242,12 @@ impl<'a> EmModel<RowBlocks<'a>> for MixtureEm {
     fn empty_stats(&self) -> MixtureStats {
         let m = &self.model;
         MixtureStats::new(m.covariance_type(), m.means.clone(), m.n_features)
+    }
+
+    fn work_per_sample(&self) -> usize {
+        // Log-densities, exponentials and second moments of every component.
+        let (k, d) = (self.model.n_components(), self.model.n_features());
+        k * (d * (d + 1) + 40)
     }
 
     fn reset_stats(&self, stats: &mut MixtureStats) {
@@ -273,7 +306,13 @@ pub(crate) fn maximize_into(
     }
     for b in 0..blocks_of(kind, k) {
         let range = b * per..(b + 1) * per;
-        match factor_block(kind, &cov[range.clone()], d, &mut f.precisions_cholesky[range], chol) {
+        match factor_block(
+            kind,
+            &cov[range.clone()],
+            d,
+            &mut f.precisions_cholesky[range],
+            chol,
+        ) {
             Some(ld) => f.log_det[b] = ld,
             None if kind == CovarianceType::Tied => {
                 return Err(Error::SingularCovariance {
@@ -308,12 +347,13 @@ pub(crate) fn maximize_into(
             for &j in &bad {
                 let range = j * per..(j + 1) * per;
                 cov[range.clone()].copy_from_slice(&pooled);
-                f.log_det[j] = factor_block(kind, &pooled, d, &mut f.precisions_cholesky[range], chol).ok_or(
-                    Error::SingularCovariance {
-                        component: j,
-                        reg_covar,
-                    },
-                )?;
+                f.log_det[j] =
+                    factor_block(kind, &pooled, d, &mut f.precisions_cholesky[range], chol).ok_or(
+                        Error::SingularCovariance {
+                            component: j,
+                            reg_covar,
+                        },
+                    )?;
             }
         }
         for (i, &j) in bad.iter().enumerate() {

@@ -1,6 +1,7 @@
 //! Diagonal covariance: each component has its own `d` variances.
 
-use crate::linalg::lanes::{hsum, Lane, LANES, ZERO};
+use crate::linalg::lanes::Lane;
+use crate::linalg::simd::Simd;
 use crate::linalg::{positive_finite, LN_2PI};
 
 /// `out = 1/σ` per feature; returns `Σ ln(1/σ)`, or `None` on a variance that is not positive.
@@ -18,23 +19,31 @@ pub(super) fn factor(var: &[f64], out: &mut [f64]) -> Option<f64> {
 
 /// Log-densities of every component: `lp[j·nch + ch]`.
 #[inline(always)]
-pub(super) fn log_densities(xt: &[Lane], nch: usize, d: usize, means: &[f64], prec: &[f64], log_det: &[f64], lp: &mut [Lane]) {
-    let c0 = -0.5 * d as f64 * LN_2PI;
+#[allow(clippy::too_many_arguments)]
+pub(super) fn log_densities<S: Simd>(
+    s: S,
+    xt: &[Lane],
+    nch: usize,
+    d: usize,
+    means: &[f64],
+    prec: &[f64],
+    log_det: &[f64],
+    lp: &mut [Lane],
+) {
+    let (zero, half) = (s.splat(0.0), s.splat(-0.5));
     for (j, &ld) in log_det.iter().enumerate() {
         let (mu, p) = (&means[j * d..(j + 1) * d], &prec[j * d..(j + 1) * d]);
+        let c0 = s.splat(-0.5 * d as f64 * LN_2PI + ld);
         for ch in 0..nch {
-            let mut maha = ZERO;
+            let mut maha = zero;
             for f in 0..d {
-                let x = &xt[f * nch + ch];
-                for l in 0..LANES {
-                    let y = (x[l] - mu[f]) * p[f];
-                    maha[l] += y * y;
-                }
+                let y = s.mul(
+                    s.sub(s.load(&xt[f * nch + ch]), s.splat(mu[f])),
+                    s.splat(p[f]),
+                );
+                maha = s.madd(y, y, maha);
             }
-            let o = &mut lp[j * nch + ch];
-            for l in 0..LANES {
-                o[l] = c0 - 0.5 * maha[l] + ld;
-            }
+            s.store(&mut lp[j * nch + ch], s.madd(maha, half, c0));
         }
     }
 }
@@ -42,7 +51,8 @@ pub(super) fn log_densities(xt: &[Lane], nch: usize, d: usize, means: &[f64], pr
 /// Counts, `Σ w·(x−c)` and `Σ w·(x−c)²` per component and feature.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(super) fn accumulate(
+pub(super) fn accumulate<S: Simd>(
+    s: S,
     xt: &[Lane],
     nch: usize,
     d: usize,
@@ -52,35 +62,38 @@ pub(super) fn accumulate(
     first: &mut [f64],
     second: &mut [f64],
 ) {
+    let zero = s.splat(0.0);
     for (j, count) in counts.iter_mut().enumerate() {
         let w = &resp[j * nch..(j + 1) * nch];
-        let mut n = ZERO;
+        let mut n = zero;
         for wl in w {
-            for l in 0..LANES {
-                n[l] += wl[l];
-            }
+            n = s.add(n, s.load(wl));
         }
-        *count += hsum(&n);
+        *count += s.hsum(n);
         for f in 0..d {
-            let c = shifts[j * d + f];
-            let (mut s, mut q) = (ZERO, ZERO);
+            let c = s.splat(shifts[j * d + f]);
+            let (mut sa, mut q) = (zero, zero);
             for ch in 0..nch {
-                let x = &xt[f * nch + ch];
-                for l in 0..LANES {
-                    let z = x[l] - c;
-                    let wz = w[ch][l] * z;
-                    s[l] += wz;
-                    q[l] += wz * z;
-                }
+                let z = s.sub(s.load(&xt[f * nch + ch]), c);
+                let wz = s.mul(s.load(&w[ch]), z);
+                sa = s.add(sa, wz);
+                q = s.madd(wz, z, q);
             }
-            first[j * d + f] += hsum(&s);
-            second[j * d + f] += hsum(&q);
+            first[j * d + f] += s.hsum(sa);
+            second[j * d + f] += s.hsum(q);
         }
     }
 }
 
 /// Variances `(q − s²/N)/N + reg`, into `out`.
-pub(super) fn from_stats(counts: &[f64], first: &[f64], second: &[f64], d: usize, reg: f64, out: &mut [f64]) {
+pub(super) fn from_stats(
+    counts: &[f64],
+    first: &[f64],
+    second: &[f64],
+    d: usize,
+    reg: f64,
+    out: &mut [f64],
+) {
     for (j, &n) in counts.iter().enumerate() {
         for i in 0..d {
             let s = first[j * d + i];

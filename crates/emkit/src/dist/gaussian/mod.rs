@@ -15,6 +15,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::linalg::lanes::Lane;
+use crate::linalg::simd::Simd;
 
 /// How component covariances are constrained (scikit-learn's `covariance_type`;
 /// mclust's names in brackets).
@@ -212,13 +213,25 @@ impl Factored {
     /// lanes) into `lp` (`k × nch` lanes); `diff` is scratch of `d × nch` lanes.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub fn log_densities(&self, xt: &[Lane], nch: usize, d: usize, k: usize, means: &[f64], diff: &mut [Lane], lp: &mut [Lane]) {
+    pub fn log_densities<S: Simd>(
+        &self,
+        s: S,
+        xt: &[Lane],
+        nch: usize,
+        d: usize,
+        k: usize,
+        means: &[f64],
+        diff: &mut [Lane],
+        lp: &mut [Lane],
+    ) {
         let (p, ld) = (&self.precisions_cholesky, &self.log_det);
         match self.covariance_type() {
-            CovarianceType::Full => full::log_densities(xt, nch, d, means, p, ld, diff, lp),
-            CovarianceType::Tied => tied::log_densities(xt, nch, d, k, means, p, ld[0], diff, lp),
-            CovarianceType::Diagonal => diag::log_densities(xt, nch, d, means, p, ld, lp),
-            CovarianceType::Spherical => spherical::log_densities(xt, nch, d, means, p, ld, lp),
+            CovarianceType::Full => full::log_densities(s, xt, nch, d, means, p, ld, diff, lp),
+            CovarianceType::Tied => {
+                tied::log_densities(s, xt, nch, d, k, means, p, ld[0], diff, lp)
+            }
+            CovarianceType::Diagonal => diag::log_densities(s, xt, nch, d, means, p, ld, lp),
+            CovarianceType::Spherical => spherical::log_densities(s, xt, nch, d, means, p, ld, lp),
         }
     }
 }
@@ -242,7 +255,13 @@ pub(crate) fn per_block(kind: CovarianceType, d: usize) -> usize {
 
 /// Factors one covariance block into `out`; `None` when it is not positive
 /// definite. `scratch` holds at least `d × d` values.
-pub(crate) fn factor_block(kind: CovarianceType, cov: &[f64], d: usize, out: &mut [f64], scratch: &mut [f64]) -> Option<f64> {
+pub(crate) fn factor_block(
+    kind: CovarianceType,
+    cov: &[f64],
+    d: usize,
+    out: &mut [f64],
+    scratch: &mut [f64],
+) -> Option<f64> {
     match kind {
         CovarianceType::Full | CovarianceType::Tied => full::factor(cov, d, out, scratch),
         CovarianceType::Diagonal => diag::factor(cov, out),
@@ -257,7 +276,8 @@ pub(crate) fn factor_block(kind: CovarianceType, cov: &[f64], d: usize, out: &mu
 /// `shifts[j]`. `diff` (`d × nch`) and `tmp` (`nch`) are scratch.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn accumulate_block(
+pub(crate) fn accumulate_block<S: Simd>(
+    s: S,
     kind: CovarianceType,
     xt: &[Lane],
     nch: usize,
@@ -271,10 +291,18 @@ pub(crate) fn accumulate_block(
     tmp: &mut [Lane],
 ) {
     match kind {
-        CovarianceType::Full => full::accumulate(xt, nch, d, shifts, resp, counts, first, second, diff, tmp),
-        CovarianceType::Tied => tied::accumulate(xt, nch, d, shifts, resp, counts, first, second, diff, tmp),
-        CovarianceType::Diagonal => diag::accumulate(xt, nch, d, shifts, resp, counts, first, second),
-        CovarianceType::Spherical => spherical::accumulate(xt, nch, d, shifts, resp, counts, first, second),
+        CovarianceType::Full => full::accumulate(
+            s, xt, nch, d, shifts, resp, counts, first, second, diff, tmp,
+        ),
+        CovarianceType::Tied => tied::accumulate(
+            s, xt, nch, d, shifts, resp, counts, first, second, diff, tmp,
+        ),
+        CovarianceType::Diagonal => {
+            diag::accumulate(s, xt, nch, d, shifts, resp, counts, first, second)
+        }
+        CovarianceType::Spherical => {
+            spherical::accumulate(s, xt, nch, d, shifts, resp, counts, first, second)
+        }
     }
 }
 
@@ -293,6 +321,8 @@ pub(crate) fn covariances_from_stats(
         CovarianceType::Full => full::from_stats(counts, first, second, d, reg_covar, out),
         CovarianceType::Tied => tied::from_stats(counts, first, second, d, reg_covar, out),
         CovarianceType::Diagonal => diag::from_stats(counts, first, second, d, reg_covar, out),
-        CovarianceType::Spherical => spherical::from_stats(counts, first, second, d, reg_covar, out),
+        CovarianceType::Spherical => {
+            spherical::from_stats(counts, first, second, d, reg_covar, out)
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Spherical covariance: each component has one variance, `σ²·I`.
 
-use crate::linalg::lanes::{hsum, Lane, LANES, ZERO};
+use crate::linalg::lanes::Lane;
+use crate::linalg::simd::Simd;
 use crate::linalg::{positive_finite, LN_2PI};
 
 /// `out = 1/σ`; returns `d·ln(1/σ)`, or `None` on a variance that is not positive.
@@ -15,24 +16,29 @@ pub(super) fn factor(var: f64, d: usize, out: &mut f64) -> Option<f64> {
 
 /// Log-densities of every component: `lp[j·nch + ch]`.
 #[inline(always)]
-pub(super) fn log_densities(xt: &[Lane], nch: usize, d: usize, means: &[f64], prec: &[f64], log_det: &[f64], lp: &mut [Lane]) {
-    let c0 = -0.5 * d as f64 * LN_2PI;
+#[allow(clippy::too_many_arguments)]
+pub(super) fn log_densities<S: Simd>(
+    s: S,
+    xt: &[Lane],
+    nch: usize,
+    d: usize,
+    means: &[f64],
+    prec: &[f64],
+    log_det: &[f64],
+    lp: &mut [Lane],
+) {
+    let zero = s.splat(0.0);
     for (j, &ld) in log_det.iter().enumerate() {
         let mu = &means[j * d..(j + 1) * d];
-        let p2 = prec[j] * prec[j];
+        let scale = s.splat(-0.5 * prec[j] * prec[j]);
+        let c0 = s.splat(-0.5 * d as f64 * LN_2PI + ld);
         for ch in 0..nch {
-            let mut sq = ZERO;
+            let mut sq = zero;
             for f in 0..d {
-                let x = &xt[f * nch + ch];
-                for l in 0..LANES {
-                    let z = x[l] - mu[f];
-                    sq[l] += z * z;
-                }
+                let z = s.sub(s.load(&xt[f * nch + ch]), s.splat(mu[f]));
+                sq = s.madd(z, z, sq);
             }
-            let o = &mut lp[j * nch + ch];
-            for l in 0..LANES {
-                o[l] = c0 - 0.5 * (sq[l] * p2) + ld;
-            }
+            s.store(&mut lp[j * nch + ch], s.madd(sq, scale, c0));
         }
     }
 }
@@ -40,7 +46,8 @@ pub(super) fn log_densities(xt: &[Lane], nch: usize, d: usize, means: &[f64], pr
 /// Counts, `Σ w·(x−c)` per feature and `Σ w·‖x−c‖²` per component.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(super) fn accumulate(
+pub(super) fn accumulate<S: Simd>(
+    s: S,
     xt: &[Lane],
     nch: usize,
     d: usize,
@@ -50,36 +57,39 @@ pub(super) fn accumulate(
     first: &mut [f64],
     second: &mut [f64],
 ) {
+    let zero = s.splat(0.0);
     for (j, count) in counts.iter_mut().enumerate() {
         let w = &resp[j * nch..(j + 1) * nch];
-        let mut n = ZERO;
+        let mut n = zero;
         for wl in w {
-            for l in 0..LANES {
-                n[l] += wl[l];
-            }
+            n = s.add(n, s.load(wl));
         }
-        *count += hsum(&n);
-        let mut q = ZERO;
+        *count += s.hsum(n);
+        let mut q = zero;
         for f in 0..d {
-            let c = shifts[j * d + f];
-            let mut s = ZERO;
+            let c = s.splat(shifts[j * d + f]);
+            let mut sa = zero;
             for ch in 0..nch {
-                let x = &xt[f * nch + ch];
-                for l in 0..LANES {
-                    let z = x[l] - c;
-                    let wz = w[ch][l] * z;
-                    s[l] += wz;
-                    q[l] += wz * z;
-                }
+                let z = s.sub(s.load(&xt[f * nch + ch]), c);
+                let wz = s.mul(s.load(&w[ch]), z);
+                sa = s.add(sa, wz);
+                q = s.madd(wz, z, q);
             }
-            first[j * d + f] += hsum(&s);
+            first[j * d + f] += s.hsum(sa);
         }
-        second[j] += hsum(&q);
+        second[j] += s.hsum(q);
     }
 }
 
 /// The mean over features of the diagonal variances, as scikit-learn does, into `out`.
-pub(super) fn from_stats(counts: &[f64], first: &[f64], second: &[f64], d: usize, reg: f64, out: &mut [f64]) {
+pub(super) fn from_stats(
+    counts: &[f64],
+    first: &[f64],
+    second: &[f64],
+    d: usize,
+    reg: f64,
+    out: &mut [f64],
+) {
     for (j, &n) in counts.iter().enumerate() {
         let s2: f64 = first[j * d..(j + 1) * d].iter().map(|s| s * s).sum();
         out[j] = (second[j] - s2 / n) / (n * d as f64) + reg;

@@ -2,11 +2,13 @@
 
 use super::full::{centre, log_density_lanes, scatter_lanes};
 use crate::linalg::lanes::Lane;
+use crate::linalg::simd::Simd;
 
 /// Log-densities of every component with the shared factor `u`: `lp[j·nch + ch]`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(super) fn log_densities(
+pub(super) fn log_densities<S: Simd>(
+    s: S,
     xt: &[Lane],
     nch: usize,
     d: usize,
@@ -18,8 +20,8 @@ pub(super) fn log_densities(
     lp: &mut [Lane],
 ) {
     for j in 0..k {
-        centre(xt, nch, &means[j * d..(j + 1) * d], diff);
-        log_density_lanes(diff, nch, d, u, log_det, &mut lp[j * nch..(j + 1) * nch]);
+        centre(s, xt, nch, &means[j * d..(j + 1) * d], diff);
+        log_density_lanes(s, diff, nch, d, u, log_det, &mut lp[j * nch..(j + 1) * nch]);
     }
 }
 
@@ -27,7 +29,8 @@ pub(super) fn log_densities(
 /// `Σ_j Σ w·(x−c_j)(x−c_j)ᵀ` (upper triangle) into `second`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(super) fn accumulate(
+pub(super) fn accumulate<S: Simd>(
+    s: S,
     xt: &[Lane],
     nch: usize,
     d: usize,
@@ -40,13 +43,29 @@ pub(super) fn accumulate(
     tmp: &mut [Lane],
 ) {
     for (j, count) in counts.iter_mut().enumerate() {
-        centre(xt, nch, &shifts[j * d..(j + 1) * d], diff);
-        scatter_lanes(diff, &resp[j * nch..(j + 1) * nch], nch, d, count, &mut first[j * d..(j + 1) * d], second, tmp);
+        centre(s, xt, nch, &shifts[j * d..(j + 1) * d], diff);
+        scatter_lanes(
+            s,
+            diff,
+            &resp[j * nch..(j + 1) * nch],
+            nch,
+            d,
+            count,
+            &mut first[j * d..(j + 1) * d],
+            second,
+            tmp,
+        );
     }
 }
-
 /// The pooled within-component covariance `(Σ_j S_j − s_j s_jᵀ/N_j) / Σ N_j + reg·I`, into `out`.
-pub(super) fn from_stats(counts: &[f64], first: &[f64], second: &[f64], d: usize, reg: f64, out: &mut [f64]) {
+pub(super) fn from_stats(
+    counts: &[f64],
+    first: &[f64],
+    second: &[f64],
+    d: usize,
+    reg: f64,
+    out: &mut [f64],
+) {
     for a in 0..d {
         for b in a..d {
             out[a * d + b] = second[a * d + b];
