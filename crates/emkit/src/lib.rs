@@ -59,6 +59,22 @@ pub use error::{Error, Result};
 pub use init::Init;
 pub use mixture::{GaussianMixture, GaussianMixtureBuilder, MixtureFit};
 
+/// Entry points for the benchmarks in `benches/`; not a stable API.
+#[doc(hidden)]
+pub mod bench_support {
+    use crate::em::driver_e_step;
+    use crate::mixture::{MixtureEm, RowBlocks};
+    use crate::{DataRef, GaussianMixture};
+
+    /// One full E-step of `model` over `data` (log-densities, responsibilities
+    /// and M-step statistics, in parallel over blocks): the total log-likelihood.
+    pub fn e_step(model: &GaussianMixture, data: DataRef<'_>) -> f64 {
+        let em = MixtureEm::new(model.clone(), 0.0);
+        let mut workspace = Vec::new();
+        driver_e_step(&em, &RowBlocks { data }, &mut workspace).1
+    }
+}
+
 /// The README's Rust examples, compiled and run as doc-tests.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]

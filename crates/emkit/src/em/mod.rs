@@ -15,6 +15,7 @@
 mod driver;
 mod monitor;
 
+pub(crate) use driver::e_step as driver_e_step;
 pub(crate) use driver::sum_like_e_step;
 pub use driver::{fit, restart_seed, EmConfig, FitReport, RestartReport, StopReason, TraceEntry};
 pub use monitor::{Monitor, NoMonitor};

@@ -4,7 +4,7 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
 use super::em::{maximize_into, MixtureEm, MixtureStats, RowBlocks};
-use super::kernel::accumulate_given;
+use super::kernel::{accumulate_given, Path};
 use super::{GaussianMixture, BLOCK_ROWS};
 use crate::data::DataRef;
 use crate::dist::gaussian::CovarianceType;
@@ -230,11 +230,12 @@ impl GaussianMixtureBuilder {
         labels: &[usize],
         centres: Vec<f64>,
     ) -> MixtureStats {
+        let path = Path::detect();
         let mut stats = MixtureStats::new(self.covariance, centres, data.n_cols());
         for start in (0..data.n_rows()).step_by(BLOCK_ROWS) {
             let end = (start + BLOCK_ROWS).min(data.n_rows());
             let block = &labels[start..end];
-            accumulate_given(&mut stats, data.rows(start, end), |r, j| {
+            accumulate_given(path, &mut stats, data.rows(start, end), |r, j| {
                 f64::from(u8::from(block[r] == j))
             });
         }
@@ -243,6 +244,7 @@ impl GaussianMixtureBuilder {
 
     /// Statistics of uniform random responsibilities, shifted by the first row.
     fn stats_from_random(&self, data: DataRef<'_>, rng: &mut Pcg64) -> MixtureStats {
+        let path = Path::detect();
         let k = self.n_components;
         let shifts: Vec<f64> = (0..k).flat_map(|_| data.row(0).to_vec()).collect();
         let mut stats = MixtureStats::new(self.covariance, shifts, data.n_cols());
@@ -256,7 +258,9 @@ impl GaussianMixtureBuilder {
                 let sum: f64 = resp[row_start..].iter().sum();
                 resp[row_start..].iter_mut().for_each(|v| *v /= sum);
             }
-            accumulate_given(&mut stats, data.rows(start, end), |r, j| resp[r * k + j]);
+            accumulate_given(path, &mut stats, data.rows(start, end), |r, j| {
+                resp[r * k + j]
+            });
         }
         stats
     }

@@ -19,6 +19,9 @@ use crate::linalg::simd::{Portable, Simd};
 use super::em::MixtureStats;
 use super::{GaussianMixture, BLOCK_ROWS};
 
+/// Lanes per feature in a full block.
+const FULL_LANES: usize = BLOCK_ROWS / LANES;
+
 /// Per-task buffers for one block, allocated once and reused.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Scratch {
@@ -253,9 +256,30 @@ fn posterior_d<S: Simd, const D: usize>(
     s: &mut Scratch,
 ) -> usize {
     let d = if D == 0 { model.n_features() } else { D };
-    let (n, k) = (rows.n_rows(), model.n_components());
+    let n = rows.n_rows();
     debug_assert!(n <= BLOCK_ROWS, "a block holds at most BLOCK_ROWS rows");
     let nch = transpose(rows, d, &mut s.xt);
+    // Full blocks (all but the last) get a constant lane count, so that the
+    // strides between features are constant offsets.
+    if nch == FULL_LANES {
+        posterior_body::<S, FULL_LANES>(v, model, n, d, nch, s)
+    } else {
+        posterior_body::<S, 0>(v, model, n, d, nch, s)
+    }
+}
+
+/// The rest of [`posterior_d`], after the transpose; `NCH = 0` reads `nch` at run time.
+#[inline(always)]
+fn posterior_body<S: Simd, const NCH: usize>(
+    v: S,
+    model: &GaussianMixture,
+    n: usize,
+    d: usize,
+    nch: usize,
+    s: &mut Scratch,
+) -> usize {
+    let nch = if NCH == 0 { nch } else { NCH };
+    let k = model.n_components();
     let resp = &mut s.resp[..k * nch];
     model.factored.log_densities(
         v,
@@ -330,7 +354,6 @@ fn e_step_d<S: Simd, const D: usize>(
     stats: &mut MixtureStats,
 ) -> f64 {
     let d = if D == 0 { model.n_features() } else { D };
-    let k = model.n_components();
     let nch = posterior_d::<S, D>(v, model, rows, &mut stats.scratch);
     let mut ll = 0.0;
     for r in 0..rows.n_rows() {
@@ -340,6 +363,71 @@ fn e_step_d<S: Simd, const D: usize>(
             stats.worst.offer(lse, start + r, rows.row(r));
         }
     }
+    accumulate_impl(v, stats, nch, d);
+    ll
+}
+
+/// Adds a block with given responsibilities (`resp(row, component)`) into
+/// `stats`, about `stats.shifts` (used by initialisations).
+pub(crate) fn accumulate_given(
+    path: Path,
+    stats: &mut MixtureStats,
+    rows: DataRef<'_>,
+    resp: impl FnMut(usize, usize) -> f64,
+) {
+    let (k, d) = (stats.counts.len(), stats.d);
+    let s = &mut stats.scratch;
+    let nch = transpose(rows, d, &mut s.xt);
+    let mut resp = resp;
+    for j in 0..k {
+        for ch in 0..nch {
+            for l in 0..LANES {
+                let r = ch * LANES + l;
+                s.resp[j * nch + ch][l] = if r < rows.n_rows() { resp(r, j) } else { 0.0 };
+            }
+        }
+    }
+    match path {
+        Path::Portable => accumulate_impl(Portable, stats, nch, d),
+        // SAFETY: as in `posterior_block`.
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx2(t) => unsafe { accumulate_avx2(t, stats, nch) },
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx512(t) => unsafe { accumulate_avx512(t, stats, nch) },
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn accumulate_avx2(t: Avx2, stats: &mut MixtureStats, nch: usize) {
+    accumulate_impl(t, stats, nch, stats.d)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn accumulate_avx512(t: Avx512, stats: &mut MixtureStats, nch: usize) {
+    accumulate_impl(t, stats, nch, stats.d)
+}
+
+/// The statistics of the block already in `stats.scratch` (`xt` and `resp`).
+#[inline(always)]
+fn accumulate_impl<S: Simd>(v: S, stats: &mut MixtureStats, nch: usize, d: usize) {
+    if nch == FULL_LANES {
+        accumulate_body::<S, FULL_LANES>(v, stats, nch, d)
+    } else {
+        accumulate_body::<S, 0>(v, stats, nch, d)
+    }
+}
+
+#[inline(always)]
+fn accumulate_body<S: Simd, const NCH: usize>(
+    v: S,
+    stats: &mut MixtureStats,
+    nch: usize,
+    d: usize,
+) {
+    let nch = if NCH == 0 { nch } else { NCH };
+    let k = stats.counts.len();
     let s = &mut stats.scratch;
     accumulate_block(
         v,
@@ -353,42 +441,6 @@ fn e_step_d<S: Simd, const D: usize>(
         &mut stats.first,
         &mut stats.second,
         &mut s.diff[..d * nch],
-        &mut s.tmp[..nch],
-    );
-    ll
-}
-
-/// Adds a block with given responsibilities (`resp(row, component)`) into
-/// `stats`, about `stats.shifts` (used by initialisations; portable build).
-pub(crate) fn accumulate_given(
-    stats: &mut MixtureStats,
-    rows: DataRef<'_>,
-    mut resp: impl FnMut(usize, usize) -> f64,
-) {
-    let (k, d) = (stats.counts.len(), stats.d);
-    let s = &mut stats.scratch;
-    let nch = transpose(rows, d, &mut s.xt);
-    for j in 0..k {
-        for ch in 0..nch {
-            for l in 0..LANES {
-                let r = ch * LANES + l;
-                s.resp[j * nch + ch][l] = if r < rows.n_rows() { resp(r, j) } else { 0.0 };
-            }
-        }
-    }
-    accumulate_block(
-        Portable,
-        stats.kind,
-        &s.xt[..d * nch],
-        nch,
-        d,
-        &stats.shifts,
-        &s.resp[..k * nch],
-        &mut stats.counts,
-        &mut stats.first,
-        &mut stats.second,
-        &mut s.diff[..d * nch],
-        &mut s.tmp[..nch],
     );
 }
 

@@ -10,6 +10,7 @@ mod em;
 mod kernel;
 
 pub use builder::{GaussianMixtureBuilder, MixtureFit};
+pub(crate) use em::{MixtureEm, RowBlocks};
 
 use rand::Rng;
 use rand::SeedableRng;

@@ -28,7 +28,10 @@ pub(super) fn centre<S: Simd>(s: S, xt: &[Lane], nch: usize, mean: &[f64], diff:
 
 /// `out[ch] = −½(d ln 2π + ‖diffᵀU‖²) + ln det U` for centred lanes `diff`
 /// and an upper-triangular precision factor `u` (zeros below the diagonal).
-/// Four columns of `U` at a time share each load of `diff`.
+///
+/// Columns of `U` go in groups of eight (then four, then one): each load of
+/// `diff` feeds eight independent multiply-add chains, enough to cover the
+/// latency of the FMA units.
 #[inline(always)]
 pub(super) fn log_density_lanes<S: Simd>(
     s: S,
@@ -40,38 +43,76 @@ pub(super) fn log_density_lanes<S: Simd>(
     out: &mut [Lane],
 ) {
     let c0 = s.splat(-0.5 * d as f64 * LN_2PI + log_det);
-    let (zero, half) = (s.splat(0.0), s.splat(-0.5));
-    for (ch, o) in out.iter_mut().enumerate().take(nch) {
-        let mut maha = zero;
+    let half = s.splat(-0.5);
+    // Two lanes (sixteen rows) at a time: each broadcast of U feeds both.
+    let mut ch = 0;
+    while ch + 2 <= nch {
+        let mut maha = [s.splat(0.0); 2];
         let mut col = 0;
+        while col + 8 <= d {
+            maha = column_group::<S, 8, 2>(s, diff, nch, ch, d, u, col, maha);
+            col += 8;
+        }
         while col + 4 <= d {
-            let (mut y0, mut y1, mut y2, mut y3) = (zero, zero, zero, zero);
-            // Rows of U below a column's diagonal are zero, so running f to
-            // col + 3 for all four columns adds exact zeros.
-            for f in 0..col + 4 {
-                let x = s.load(&diff[f * nch + ch]);
-                let r = &u[f * d + col..f * d + col + 4];
-                y0 = s.madd(x, s.splat(r[0]), y0);
-                y1 = s.madd(x, s.splat(r[1]), y1);
-                y2 = s.madd(x, s.splat(r[2]), y2);
-                y3 = s.madd(x, s.splat(r[3]), y3);
-            }
-            maha = s.madd(y0, y0, maha);
-            maha = s.madd(y1, y1, maha);
-            maha = s.madd(y2, y2, maha);
-            maha = s.madd(y3, y3, maha);
+            maha = column_group::<S, 4, 2>(s, diff, nch, ch, d, u, col, maha);
             col += 4;
         }
         while col < d {
-            let mut y = zero;
-            for f in 0..=col {
-                y = s.madd(s.load(&diff[f * nch + ch]), s.splat(u[f * d + col]), y);
-            }
-            maha = s.madd(y, y, maha);
+            maha = column_group::<S, 1, 2>(s, diff, nch, ch, d, u, col, maha);
             col += 1;
         }
-        s.store(o, s.madd(maha, half, c0));
+        s.store(&mut out[ch], s.madd(maha[0], half, c0));
+        s.store(&mut out[ch + 1], s.madd(maha[1], half, c0));
+        ch += 2;
     }
+    if ch < nch {
+        let mut maha = [s.splat(0.0); 1];
+        let mut col = 0;
+        while col + 8 <= d {
+            maha = column_group::<S, 8, 1>(s, diff, nch, ch, d, u, col, maha);
+            col += 8;
+        }
+        while col < d {
+            maha = column_group::<S, 1, 1>(s, diff, nch, ch, d, u, col, maha);
+            col += 1;
+        }
+        s.store(&mut out[ch], s.madd(maha[0], half, c0));
+    }
+}
+
+/// Adds `Σ_{c in col..col+G} (Σ_f diff_f U_fc)²` to `maha` for `L` lanes
+/// starting at `ch`. Rows of `U` below a column's diagonal are zero, so running
+/// `f` to `col + G − 1` for every column of the group adds exact zeros.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn column_group<S: Simd, const G: usize, const L: usize>(
+    s: S,
+    diff: &[Lane],
+    nch: usize,
+    ch: usize,
+    d: usize,
+    u: &[f64],
+    col: usize,
+    maha: [S::V; L],
+) -> [S::V; L] {
+    let mut y = [[s.splat(0.0); G]; L];
+    for f in 0..col + G {
+        let r = &u[f * d + col..f * d + col + G];
+        let x: [S::V; L] = std::array::from_fn(|l| s.load(&diff[f * nch + ch + l]));
+        for g in 0..G {
+            let ug = s.splat(r[g]);
+            for l in 0..L {
+                y[l][g] = s.madd(x[l], ug, y[l][g]);
+            }
+        }
+    }
+    let mut maha = maha;
+    for l in 0..L {
+        for g in 0..G {
+            maha[l] = s.madd(y[l][g], y[l][g], maha[l]);
+        }
+    }
+    maha
 }
 
 /// Log-densities of every component: `lp[j·nch + ch]`.
@@ -103,8 +144,13 @@ pub(super) fn log_densities<S: Simd>(
 }
 
 /// Adds `Σ w`, `Σ w·diff` and the upper triangle of `Σ w·diff·diffᵀ` into
-/// `count`, `first` (`d`) and `second` (`d × d`); `tmp` holds `nch` lanes.
-/// Four columns at a time share each load of `w·diff_a`.
+/// `count`, `first` (`d`) and `second` (`d × d`).
+///
+/// The second moments go in 4 × 4 tiles of (a, b): per lane, four loads of
+/// `diff_a` (scaled by `w`) and four of `diff_b` feed sixteen independent
+/// multiply-adds. Each row of `diff` is 2 KiB, so a block of 64 features is
+/// larger than L1; tiles read each row once per four partners instead of once
+/// per partner, which is what keeps this loop off the L2 bandwidth limit.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn scatter_lanes<S: Simd>(
@@ -116,7 +162,6 @@ pub(super) fn scatter_lanes<S: Simd>(
     count: &mut f64,
     first: &mut [f64],
     second: &mut [f64],
-    tmp: &mut [Lane],
 ) {
     let zero = s.splat(0.0);
     let mut n = zero;
@@ -127,34 +172,60 @@ pub(super) fn scatter_lanes<S: Simd>(
     for a in 0..d {
         let mut sa = zero;
         for ch in 0..nch {
-            let t = s.mul(s.load(&w[ch]), s.load(&diff[a * nch + ch]));
-            s.store(&mut tmp[ch], t);
-            sa = s.add(sa, t);
+            sa = s.add(sa, s.mul(s.load(&w[ch]), s.load(&diff[a * nch + ch])));
         }
         first[a] += s.hsum(sa);
-        let mut b = a;
-        while b + 4 <= d {
-            let (mut c0, mut c1, mut c2, mut c3) = (zero, zero, zero, zero);
-            for ch in 0..nch {
-                let t = s.load(&tmp[ch]);
-                c0 = s.madd(t, s.load(&diff[b * nch + ch]), c0);
-                c1 = s.madd(t, s.load(&diff[(b + 1) * nch + ch]), c1);
-                c2 = s.madd(t, s.load(&diff[(b + 2) * nch + ch]), c2);
-                c3 = s.madd(t, s.load(&diff[(b + 3) * nch + ch]), c3);
+    }
+    let mut a0 = 0;
+    while a0 < d {
+        let mut b0 = a0;
+        while b0 < d {
+            if a0 + 4 <= d && b0 + 4 <= d {
+                tile::<S, 4, 4>(s, diff, w, nch, d, a0, b0, second);
+            } else {
+                for a in a0..(a0 + 4).min(d) {
+                    for b in b0.max(a)..(b0 + 4).min(d) {
+                        tile::<S, 1, 1>(s, diff, w, nch, d, a, b, second);
+                    }
+                }
             }
-            second[a * d + b] += s.hsum(c0);
-            second[a * d + b + 1] += s.hsum(c1);
-            second[a * d + b + 2] += s.hsum(c2);
-            second[a * d + b + 3] += s.hsum(c3);
-            b += 4;
+            b0 += 4;
         }
-        while b < d {
-            let mut c = zero;
-            for ch in 0..nch {
-                c = s.madd(s.load(&tmp[ch]), s.load(&diff[b * nch + ch]), c);
+        a0 += 4;
+    }
+}
+
+/// `second[a][b] += Σ_ch (w·diff_a)·diff_b` for `a in a0..a0+GA`, `b in
+/// b0..b0+GB`, `b ≥ a` (the upper triangle; a diagonal tile's lower half is
+/// computed and dropped).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tile<S: Simd, const GA: usize, const GB: usize>(
+    s: S,
+    diff: &[Lane],
+    w: &[Lane],
+    nch: usize,
+    d: usize,
+    a0: usize,
+    b0: usize,
+    second: &mut [f64],
+) {
+    let mut acc = [[s.splat(0.0); GB]; GA];
+    for ch in 0..nch {
+        let wv = s.load(&w[ch]);
+        let wa: [S::V; GA] = std::array::from_fn(|i| s.mul(wv, s.load(&diff[(a0 + i) * nch + ch])));
+        let db: [S::V; GB] = std::array::from_fn(|j| s.load(&diff[(b0 + j) * nch + ch]));
+        for i in 0..GA {
+            for j in 0..GB {
+                acc[i][j] = s.madd(wa[i], db[j], acc[i][j]);
             }
-            second[a * d + b] += s.hsum(c);
-            b += 1;
+        }
+    }
+    for i in 0..GA {
+        for j in 0..GB {
+            if b0 + j >= a0 + i {
+                second[(a0 + i) * d + b0 + j] += s.hsum(acc[i][j]);
+            }
         }
     }
 }
@@ -173,7 +244,6 @@ pub(super) fn accumulate<S: Simd>(
     first: &mut [f64],
     second: &mut [f64],
     diff: &mut [Lane],
-    tmp: &mut [Lane],
 ) {
     for (j, count) in counts.iter_mut().enumerate() {
         centre(s, xt, nch, &shifts[j * d..(j + 1) * d], diff);
@@ -186,7 +256,6 @@ pub(super) fn accumulate<S: Simd>(
             count,
             &mut first[j * d..(j + 1) * d],
             &mut second[j * d * d..(j + 1) * d * d],
-            tmp,
         );
     }
 }

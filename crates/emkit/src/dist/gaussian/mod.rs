@@ -273,7 +273,7 @@ pub(crate) fn factor_block(
 /// responsibilities `resp` (`k × nch` lanes): per component `Σ r`, `Σ r·(x−c_j)`
 /// and the second moments `Σ r·(x−c_j)(x−c_j)ᵀ` (upper triangle; diagonal for
 /// diag; trace for spherical; pooled over components for tied), where `c_j` is
-/// `shifts[j]`. `diff` (`d × nch`) and `tmp` (`nch`) are scratch.
+/// `shifts[j]`. `diff` (`d × nch` lanes) is scratch.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn accumulate_block<S: Simd>(
@@ -288,15 +288,14 @@ pub(crate) fn accumulate_block<S: Simd>(
     first: &mut [f64],
     second: &mut [f64],
     diff: &mut [Lane],
-    tmp: &mut [Lane],
 ) {
     match kind {
-        CovarianceType::Full => full::accumulate(
-            s, xt, nch, d, shifts, resp, counts, first, second, diff, tmp,
-        ),
-        CovarianceType::Tied => tied::accumulate(
-            s, xt, nch, d, shifts, resp, counts, first, second, diff, tmp,
-        ),
+        CovarianceType::Full => {
+            full::accumulate(s, xt, nch, d, shifts, resp, counts, first, second, diff)
+        }
+        CovarianceType::Tied => {
+            tied::accumulate(s, xt, nch, d, shifts, resp, counts, first, second, diff)
+        }
         CovarianceType::Diagonal => {
             diag::accumulate(s, xt, nch, d, shifts, resp, counts, first, second)
         }

@@ -40,7 +40,6 @@ pub(super) fn accumulate<S: Simd>(
     first: &mut [f64],
     second: &mut [f64],
     diff: &mut [Lane],
-    tmp: &mut [Lane],
 ) {
     for (j, count) in counts.iter_mut().enumerate() {
         centre(s, xt, nch, &shifts[j * d..(j + 1) * d], diff);
@@ -53,7 +52,6 @@ pub(super) fn accumulate<S: Simd>(
             count,
             &mut first[j * d..(j + 1) * d],
             second,
-            tmp,
         );
     }
 }
