@@ -79,33 +79,37 @@ proptest! {
 #[test]
 fn reported_log_likelihood_is_the_score_of_the_returned_model() {
     let seed = test_seed(11);
-    let x = blobs(600, 3, 4, seed);
-    let data = DataRef::new(&x, 600, 3).unwrap();
-    for kind in CovarianceType::ALL {
-        let fit = GaussianMixture::builder(4)
-            .covariance(kind)
-            .n_init(3)
-            .seed(seed)
-            .fit(data)
-            .unwrap();
-        let score = fit.model.score(data).unwrap();
-        // Same blocks, same order, same kernel: the same bits.
-        assert_eq!(fit.mean_log_likelihood(), score, "{kind}");
-        let best = fit.report.best();
-        assert_eq!(fit.report.restarts.len(), 3);
-        assert!(fit
-            .report
-            .restarts
-            .iter()
-            .all(|r| r.log_likelihood <= best.log_likelihood));
+    // Sizes below and above the cap on tasks (64 × 4 blocks of 256 rows).
+    for n in [600, 70_000] {
+        let x = blobs(n, 3, 4, seed);
+        let data = DataRef::new(&x, n, 3).unwrap();
+        for kind in CovarianceType::ALL {
+            let fit = GaussianMixture::builder(4)
+                .covariance(kind)
+                .n_init(3)
+                .seed(seed)
+                .fit(data)
+                .unwrap();
+            let score = fit.model.score(data).unwrap();
+            // Same blocks, same order, same kernel: the same bits.
+            assert_eq!(fit.mean_log_likelihood(), score, "{kind}");
+            let best = fit.report.best();
+            assert_eq!(fit.report.restarts.len(), 3);
+            assert!(fit
+                .report
+                .restarts
+                .iter()
+                .all(|r| r.log_likelihood <= best.log_likelihood));
+        }
     }
 }
 
 #[test]
 fn a_fit_is_bit_identical_for_any_number_of_threads() {
     let seed = test_seed(5);
-    // Enough rows for many blocks and several parallel tasks.
-    let n = 20_000;
+    // Enough rows for the task count to hit its cap (64 tasks of more than
+    // the minimum 4 blocks of 256 rows each).
+    let n = 100_000;
     let x = blobs(n, 3, 5, seed);
     let data = DataRef::new(&x, n, 3).unwrap();
     for kind in CovarianceType::ALL {

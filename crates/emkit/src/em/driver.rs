@@ -142,9 +142,20 @@ impl FitReport {
     }
 }
 
-/// Blocks folded sequentially by one task. Fixed, so that the reduction tree
-/// (and hence every rounding) is the same for any number of threads.
-const BLOCKS_PER_TASK: usize = 4;
+/// At least this many blocks are folded sequentially by one task.
+const MIN_BLOCKS_PER_TASK: usize = 4;
+
+/// At most this many tasks: each keeps its own statistics and scratch between
+/// iterations, so their number bounds the memory beyond the data (64 tasks
+/// also keep 2 to 32 threads busy).
+const MAX_TASKS: usize = 64;
+
+/// Blocks per task for `n_blocks` blocks. It depends on the data size only,
+/// never on the thread count, so the reduction tree (and every rounding) is
+/// the same on any machine.
+fn blocks_per_task(n_blocks: usize) -> usize {
+    n_blocks.div_ceil(MAX_TASKS).max(MIN_BLOCKS_PER_TASK)
+}
 
 /// Below this many multiply-adds an E-step runs on the calling thread: about a
 /// millisecond of work, where waking rayon's workers (tens of microseconds,
@@ -167,7 +178,8 @@ where
     M: EmModel<D>,
 {
     let n_blocks = data.n_blocks();
-    let n_tasks = n_blocks.div_ceil(BLOCKS_PER_TASK).max(1);
+    let per_task = blocks_per_task(n_blocks);
+    let n_tasks = n_blocks.div_ceil(per_task).max(1);
     if workspace.len() != n_tasks {
         workspace.clear();
         workspace.extend((0..n_tasks).map(|_| (model.empty_stats(), 0.0)));
@@ -175,8 +187,8 @@ where
     let run = |(task, (stats, ll)): (usize, &mut (M::Stats, f64))| {
         model.reset_stats(stats);
         *ll = 0.0;
-        let end = ((task + 1) * BLOCKS_PER_TASK).min(n_blocks);
-        for b in task * BLOCKS_PER_TASK..end {
+        let end = ((task + 1) * per_task).min(n_blocks);
+        for b in task * per_task..end {
             *ll += model.accumulate(data.block(b), stats);
         }
     };
@@ -196,11 +208,12 @@ where
 
 /// Sums per-block totals in exactly the order [`e_step`] does, so that a score
 /// computed outside a fit has the same bits as the fit's final E-step.
-pub(crate) fn sum_like_e_step(block_totals: impl Iterator<Item = f64>) -> f64 {
+pub(crate) fn sum_like_e_step(block_totals: impl ExactSizeIterator<Item = f64>) -> f64 {
+    let per_task = blocks_per_task(block_totals.len());
     let mut tasks = Vec::new();
     let mut task = 0.0;
     for (b, t) in block_totals.enumerate() {
-        if b % BLOCKS_PER_TASK == 0 && b > 0 {
+        if b % per_task == 0 && b > 0 {
             tasks.push(task);
             task = 0.0;
         }
@@ -296,6 +309,9 @@ where
 {
     let n = data.n_samples() as f64;
     let mut workspace = Vec::new();
+    // Reserved up front so that iterations do not allocate (bounded: a huge
+    // max_iter must not reserve huge memory).
+    report.trace.reserve(config.max_iter.min(4096));
     let mut previous: Option<f64> = None;
     report.stop = StopReason::MaxIter {
         iterations: config.max_iter,
