@@ -1,5 +1,6 @@
 //! Full covariance: each component has its own `d × d` matrix.
 
+use super::lane_total;
 use crate::linalg::lanes::Lane;
 use crate::linalg::simd::Simd;
 use crate::linalg::{cholesky_lower, precision_cholesky_from_lower, LN_2PI};
@@ -164,11 +165,7 @@ pub(super) fn scatter_lanes<S: Simd>(
     second: &mut [f64],
 ) {
     let zero = s.splat(0.0);
-    let mut n = zero;
-    for wl in &w[..nch] {
-        n = s.add(n, s.load(wl));
-    }
-    *count += s.hsum(n);
+    *count += lane_total(s, &w[..nch]);
     for a in 0..d {
         let mut sa = zero;
         for ch in 0..nch {
@@ -230,7 +227,9 @@ fn tile<S: Simd, const GA: usize, const GB: usize>(
     }
 }
 
-/// Statistics of every component about `shifts`, with responsibilities `resp`.
+/// Statistics of every component about `shifts`, with responsibilities `resp`:
+/// second moments per component (`k × d × d`), or, with `pooled`, summed over
+/// components into one `d × d` (the tied covariance's statistics).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn accumulate<S: Simd>(
@@ -244,9 +243,11 @@ pub(super) fn accumulate<S: Simd>(
     first: &mut [f64],
     second: &mut [f64],
     diff: &mut [Lane],
+    pooled: bool,
 ) {
     for (j, count) in counts.iter_mut().enumerate() {
         centre(s, xt, nch, &shifts[j * d..(j + 1) * d], diff);
+        let at = if pooled { 0 } else { j * d * d };
         scatter_lanes(
             s,
             diff,
@@ -255,7 +256,7 @@ pub(super) fn accumulate<S: Simd>(
             d,
             count,
             &mut first[j * d..(j + 1) * d],
-            &mut second[j * d * d..(j + 1) * d * d],
+            &mut second[at..at + d * d],
         );
     }
 }

@@ -236,6 +236,37 @@ impl Factored {
     }
 }
 
+/// `Σ w` over the lanes of one component's responsibilities.
+#[inline(always)]
+pub(super) fn lane_total<S: Simd>(s: S, w: &[Lane]) -> f64 {
+    let mut n = s.splat(0.0);
+    for wl in w {
+        n = s.add(n, s.load(wl));
+    }
+    s.hsum(n)
+}
+
+/// Lane sums `(Σ w·z, Σ w·z²)` with `z = x_f − c` over a block's lanes of feature `f`.
+#[inline(always)]
+pub(super) fn centred_sums<S: Simd>(
+    s: S,
+    xt: &[Lane],
+    w: &[Lane],
+    nch: usize,
+    f: usize,
+    c: f64,
+) -> (S::V, S::V) {
+    let c = s.splat(c);
+    let (mut sa, mut q) = (s.splat(0.0), s.splat(0.0));
+    for ch in 0..nch {
+        let z = s.sub(s.load(&xt[f * nch + ch]), c);
+        let wz = s.mul(s.load(&w[ch]), z);
+        sa = s.add(sa, wz);
+        q = s.madd(wz, z, q);
+    }
+    (sa, q)
+}
+
 /// Number of separately factored covariance blocks.
 pub(crate) fn blocks_of(kind: CovarianceType, k: usize) -> usize {
     match kind {
@@ -290,12 +321,12 @@ pub(crate) fn accumulate_block<S: Simd>(
     diff: &mut [Lane],
 ) {
     match kind {
-        CovarianceType::Full => {
-            full::accumulate(s, xt, nch, d, shifts, resp, counts, first, second, diff)
-        }
-        CovarianceType::Tied => {
-            tied::accumulate(s, xt, nch, d, shifts, resp, counts, first, second, diff)
-        }
+        CovarianceType::Full => full::accumulate(
+            s, xt, nch, d, shifts, resp, counts, first, second, diff, false,
+        ),
+        CovarianceType::Tied => full::accumulate(
+            s, xt, nch, d, shifts, resp, counts, first, second, diff, true,
+        ),
         CovarianceType::Diagonal => {
             diag::accumulate(s, xt, nch, d, shifts, resp, counts, first, second)
         }

@@ -1,5 +1,6 @@
 //! Spherical covariance: each component has one variance, `σ²·I`.
 
+use super::{centred_sums, lane_total};
 use crate::linalg::lanes::Lane;
 use crate::linalg::simd::Simd;
 use crate::linalg::{positive_finite, LN_2PI};
@@ -57,27 +58,16 @@ pub(super) fn accumulate<S: Simd>(
     first: &mut [f64],
     second: &mut [f64],
 ) {
-    let zero = s.splat(0.0);
     for (j, count) in counts.iter_mut().enumerate() {
         let w = &resp[j * nch..(j + 1) * nch];
-        let mut n = zero;
-        for wl in w {
-            n = s.add(n, s.load(wl));
-        }
-        *count += s.hsum(n);
-        let mut q = zero;
+        *count += lane_total(s, w);
+        let mut q_all = s.splat(0.0);
         for f in 0..d {
-            let c = s.splat(shifts[j * d + f]);
-            let mut sa = zero;
-            for ch in 0..nch {
-                let z = s.sub(s.load(&xt[f * nch + ch]), c);
-                let wz = s.mul(s.load(&w[ch]), z);
-                sa = s.add(sa, wz);
-                q = s.madd(wz, z, q);
-            }
+            let (sa, q) = centred_sums(s, xt, w, nch, f, shifts[j * d + f]);
             first[j * d + f] += s.hsum(sa);
+            q_all = s.add(q_all, q);
         }
-        second[j] += s.hsum(q);
+        second[j] += s.hsum(q_all);
     }
 }
 

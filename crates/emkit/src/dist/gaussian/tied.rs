@@ -1,6 +1,7 @@
-//! Tied covariance: one `d × d` matrix shared by all components.
+//! Tied covariance: one `d × d` matrix shared by all components. Its statistics
+//! are the full kernel's, pooled over components (`full::accumulate`).
 
-use super::full::{centre, log_density_lanes, scatter_lanes};
+use super::full::{centre, log_density_lanes};
 use crate::linalg::lanes::Lane;
 use crate::linalg::simd::Simd;
 
@@ -25,36 +26,6 @@ pub(super) fn log_densities<S: Simd>(
     }
 }
 
-/// Counts and first moments per component, and the pooled scatter
-/// `Σ_j Σ w·(x−c_j)(x−c_j)ᵀ` (upper triangle) into `second`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub(super) fn accumulate<S: Simd>(
-    s: S,
-    xt: &[Lane],
-    nch: usize,
-    d: usize,
-    shifts: &[f64],
-    resp: &[Lane],
-    counts: &mut [f64],
-    first: &mut [f64],
-    second: &mut [f64],
-    diff: &mut [Lane],
-) {
-    for (j, count) in counts.iter_mut().enumerate() {
-        centre(s, xt, nch, &shifts[j * d..(j + 1) * d], diff);
-        scatter_lanes(
-            s,
-            diff,
-            &resp[j * nch..(j + 1) * nch],
-            nch,
-            d,
-            count,
-            &mut first[j * d..(j + 1) * d],
-            second,
-        );
-    }
-}
 /// The pooled within-component covariance `(Σ_j S_j − s_j s_jᵀ/N_j) / Σ N_j + reg·I`, into `out`.
 pub(super) fn from_stats(
     counts: &[f64],
