@@ -48,37 +48,42 @@ pub(super) fn log_density_lanes<S: Simd>(
     // Two lanes (sixteen rows) at a time: each broadcast of U feeds both.
     let mut ch = 0;
     while ch + 2 <= nch {
-        let mut maha = [s.splat(0.0); 2];
-        let mut col = 0;
-        while col + 8 <= d {
-            maha = column_group::<S, 8, 2>(s, diff, nch, ch, d, u, col, maha);
-            col += 8;
-        }
-        while col + 4 <= d {
-            maha = column_group::<S, 4, 2>(s, diff, nch, ch, d, u, col, maha);
-            col += 4;
-        }
-        while col < d {
-            maha = column_group::<S, 1, 2>(s, diff, nch, ch, d, u, col, maha);
-            col += 1;
-        }
+        let maha = mahalanobis::<S, 2>(s, diff, nch, ch, d, u);
         s.store(&mut out[ch], s.madd(maha[0], half, c0));
         s.store(&mut out[ch + 1], s.madd(maha[1], half, c0));
         ch += 2;
     }
     if ch < nch {
-        let mut maha = [s.splat(0.0); 1];
-        let mut col = 0;
-        while col + 8 <= d {
-            maha = column_group::<S, 8, 1>(s, diff, nch, ch, d, u, col, maha);
-            col += 8;
-        }
-        while col < d {
-            maha = column_group::<S, 1, 1>(s, diff, nch, ch, d, u, col, maha);
-            col += 1;
-        }
+        let maha = mahalanobis::<S, 1>(s, diff, nch, ch, d, u);
         s.store(&mut out[ch], s.madd(maha[0], half, c0));
     }
+}
+
+/// `‖diffᵀU‖²` for `L` lanes starting at `ch`, columns in groups of 8, 4, 1.
+#[inline(always)]
+fn mahalanobis<S: Simd, const L: usize>(
+    s: S,
+    diff: &[Lane],
+    nch: usize,
+    ch: usize,
+    d: usize,
+    u: &[f64],
+) -> [S::V; L] {
+    let mut maha = [s.splat(0.0); L];
+    let mut col = 0;
+    while col + 8 <= d {
+        maha = column_group::<S, 8, L>(s, diff, nch, ch, d, u, col, maha);
+        col += 8;
+    }
+    while col + 4 <= d {
+        maha = column_group::<S, 4, L>(s, diff, nch, ch, d, u, col, maha);
+        col += 4;
+    }
+    while col < d {
+        maha = column_group::<S, 1, L>(s, diff, nch, ch, d, u, col, maha);
+        col += 1;
+    }
+    maha
 }
 
 /// Adds `Σ_{c in col..col+G} (Σ_f diff_f U_fc)²` to `maha` for `L` lanes
