@@ -47,6 +47,7 @@ mod data;
 pub mod dist;
 pub mod em;
 mod error;
+pub mod hmm;
 pub mod init;
 pub mod io;
 pub mod linalg;
