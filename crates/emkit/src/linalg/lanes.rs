@@ -19,36 +19,6 @@ pub fn hsum(a: &Lane) -> f64 {
     ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
 }
 
-/// How a kernel multiplies and adds: [`Plain`] rounds the product and the sum
-/// separately (portable, the same bits everywhere); [`Fused`] rounds once with
-/// a fused multiply-add, for builds with FMA instructions.
-pub trait Arith: Copy {
-    /// `a·b + c`.
-    fn madd(a: f64, b: f64, c: f64) -> f64;
-}
-
-/// Separate multiply and add.
-#[derive(Clone, Copy, Debug)]
-pub struct Plain;
-
-/// Fused multiply-add (only fast where the processor has FMA).
-#[derive(Clone, Copy, Debug)]
-pub struct Fused;
-
-impl Arith for Plain {
-    #[inline(always)]
-    fn madd(a: f64, b: f64, c: f64) -> f64 {
-        a * b + c
-    }
-}
-
-impl Arith for Fused {
-    #[inline(always)]
-    fn madd(a: f64, b: f64, c: f64) -> f64 {
-        a.mul_add(b, c)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,5 @@
-//! Pure numerical kernels: log-sum-exp, Cholesky factors and triangular products.
+//! Pure numerical kernels: log-sum-exp, Cholesky and precision factors, and the
+//! row-lane vectors ([`lanes`], [`simd`]) the block kernels are written in.
 //!
 //! Matrices here are small (`d × d`, row-major slices); everything is written
 //! out by hand so that results are bit-reproducible and free of library threading.
@@ -73,21 +74,6 @@ pub fn precision_cholesky_from_lower(l: &[f64], d: usize, u: &mut [f64]) -> f64 
         }
     }
     (0..d).map(|i| -l[i * d + i].ln()).sum()
-}
-
-/// Squared Mahalanobis norm `‖diffᵀ U‖²` for an upper-triangular `U` (row-major `d × d`).
-#[inline]
-pub fn mahalanobis_upper(diff: &[f64], u: &[f64], d: usize) -> f64 {
-    let mut total = 0.0;
-    for j in 0..d {
-        // y_j = Σ_{i ≤ j} diff_i U_ij
-        let mut y = 0.0;
-        for i in 0..=j {
-            y += diff[i] * u[i * d + j];
-        }
-        total += y * y;
-    }
-    total
 }
 
 /// `ln(2π)`.

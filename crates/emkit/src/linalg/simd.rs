@@ -11,7 +11,7 @@
 //! multiply-add rounding give the same bits. The AVX backends fuse
 //! multiply-adds; the portable one rounds products separately.
 
-use super::lanes::{Arith, Fused, Lane, Plain};
+use super::lanes::Lane;
 
 /// Below this, [`Simd::exp`] returns exactly 0: the true values (< 1e-304)
 /// are far below what any sum of responsibilities or densities can register,
@@ -35,8 +35,6 @@ const SHIFTER: f64 = 6_755_399_441_055_744.0;
 pub unsafe trait Simd: Copy {
     /// One [`Lane`] held in registers.
     type V: Copy;
-    /// The multiply-add rounding of this backend.
-    type Arith: Arith;
     /// Every lane `x`.
     fn splat(self, x: f64) -> Self::V;
     /// Loads a lane.
@@ -49,7 +47,8 @@ pub unsafe trait Simd: Copy {
     fn sub(self, a: Self::V, b: Self::V) -> Self::V;
     /// `a · b`.
     fn mul(self, a: Self::V, b: Self::V) -> Self::V;
-    /// `a · b + c`, rounded as [`Simd::Arith`] does.
+    /// `a · b + c`: fused (one rounding) in the AVX backends, two roundings in
+    /// the portable one.
     fn madd(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     /// `a / b`.
     fn div(self, a: Self::V, b: Self::V) -> Self::V;
@@ -146,7 +145,6 @@ pub struct Portable;
 // SAFETY: uses no special instructions.
 unsafe impl Simd for Portable {
     type V = Lane;
-    type Arith = Plain;
     #[inline(always)]
     fn splat(self, x: f64) -> Lane {
         [x; 8]
@@ -173,7 +171,7 @@ unsafe impl Simd for Portable {
     }
     #[inline(always)]
     fn madd(self, a: Lane, b: Lane, c: Lane) -> Lane {
-        std::array::from_fn(|l| Plain::madd(a[l], b[l], c[l]))
+        std::array::from_fn(|l| a[l] * b[l] + c[l])
     }
     #[inline(always)]
     fn div(self, a: Lane, b: Lane) -> Lane {
@@ -222,7 +220,7 @@ pub use x86::{Avx2, Avx512};
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{Fused, Lane, Simd, SHIFTER};
+    use super::{Lane, Simd, SHIFTER};
 
     /// AVX2 + FMA: a lane is two 256-bit vectors.
     #[derive(Clone, Copy, Debug)]
@@ -239,7 +237,6 @@ mod x86 {
     // SAFETY: `Avx2` exists only where AVX2 and FMA were detected.
     unsafe impl Simd for Avx2 {
         type V = (__m256d, __m256d);
-        type Arith = Fused;
         #[inline(always)]
         fn splat(self, x: f64) -> Self::V {
             unsafe { (_mm256_set1_pd(x), _mm256_set1_pd(x)) }
@@ -367,7 +364,6 @@ mod x86 {
     // SAFETY: `Avx512` exists only where AVX-512F, AVX2 and FMA were detected.
     unsafe impl Simd for Avx512 {
         type V = __m512d;
-        type Arith = Fused;
         #[inline(always)]
         fn splat(self, x: f64) -> __m512d {
             unsafe { _mm512_set1_pd(x) }
