@@ -29,10 +29,10 @@ pub(crate) struct Scratch {
     xt: Vec<Lane>,
     /// `d × nch` lanes: the block centred on one component.
     diff: Vec<Lane>,
-    /// `nch` lanes each: running maximum, sum, and a spare.
+    /// `nch` lanes each: per-row maximum, sum of exponentials, and its inverse.
     max: Vec<Lane>,
     sum: Vec<Lane>,
-    tmp: Vec<Lane>,
+    inv: Vec<Lane>,
     /// `k × nch` lanes: log-densities, then responsibilities.
     pub resp: Vec<Lane>,
     /// Per row: `ln p(x)`.
@@ -47,7 +47,7 @@ impl Scratch {
             diff: vec![ZERO; d * nch],
             max: vec![ZERO; nch],
             sum: vec![ZERO; nch],
-            tmp: vec![ZERO; nch],
+            inv: vec![ZERO; nch],
             resp: vec![ZERO; k * nch],
             lse: vec![0.0; BLOCK_ROWS],
         }
@@ -319,7 +319,7 @@ fn posterior_body<S: Simd, const NCH: usize>(
             v.store(t, v.add(v.load(t), e));
         }
     }
-    let inv = &mut s.tmp[..nch];
+    let inv = &mut s.inv[..nch];
     for ch in 0..nch {
         let mut logs = ZERO;
         v.store(&mut logs, v.ln(v.load(&sum[ch])));
