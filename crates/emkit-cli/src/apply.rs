@@ -125,14 +125,17 @@ pub fn score(args: ScoreArgs) -> Result<()> {
     let mean = model.score(data)?;
     let n = data.n_rows();
     if args.json {
+        // One pass over the data: the criteria follow from the score.
+        let ll = mean * n as f64;
+        let p = model.n_parameters();
         let out = json!({
             "n_samples": n,
             "n_features": data.n_cols(),
-            "log_likelihood": mean * n as f64,
+            "log_likelihood": ll,
             "mean_log_likelihood": mean,
-            "bic": model.bic(data)?,
-            "aic": model.aic(data)?,
-            "n_parameters": model.n_parameters(),
+            "bic": emkit::select::bic(ll, p, n),
+            "aic": emkit::select::aic(ll, p),
+            "n_parameters": p,
         });
         println!("{out}");
     } else {

@@ -71,11 +71,15 @@ pub fn read_data(path: &Path, columns: Option<&[String]>) -> Result<Table> {
     if path != Path::new("-") && !path.exists() {
         return Err(input_error(format!("{name}: no such file; check the path")));
     }
-    let table = read_table(path, columns).map_err(|e| match e {
+    read_table(path, columns).map_err(|e| read_error(&name, e))
+}
+
+/// A reader's error as the user's input error, prefixed by the file name.
+fn read_error(name: &str, e: emkit::Error) -> anyhow::Error {
+    match e {
         emkit::Error::Io(io) => input_error(format!("{name}: cannot read: {io}")),
         other => input_error(format!("{name}: {other}")),
-    })?;
-    Ok(table)
+    }
 }
 
 /// Reads a data file for an existing model: picks the model's feature columns by
@@ -100,8 +104,7 @@ pub fn read_data_for_model(
             .read_to_end(&mut bytes)
             .map_err(|e| input_error(format!("{name}: cannot read: {e}")))?;
         let by_name = pick(csv_header(&bytes[..]));
-        read_csv(&bytes[..], by_name.as_deref().or(columns))
-            .map_err(|e| input_error(format!("{name}: {e}")))?
+        read_csv(&bytes[..], by_name.as_deref().or(columns)).map_err(|e| read_error(&name, e))?
     } else {
         let header = if is_npy(path) {
             None

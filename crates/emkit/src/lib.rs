@@ -52,6 +52,7 @@ pub mod init;
 pub mod io;
 pub mod linalg;
 mod mixture;
+pub mod select;
 
 pub use data::{DataRef, Matrix};
 pub use dist::gaussian::{CovarianceType, Covariances};

@@ -49,13 +49,16 @@ impl MixtureFit {
 
     /// BIC on the training data: `−2 ln L + p ln n` (lower is better).
     pub fn bic(&self) -> f64 {
-        let n = self.report.n_samples as f64;
-        -2.0 * self.log_likelihood() + self.model.n_parameters() as f64 * n.ln()
+        crate::select::bic(
+            self.log_likelihood(),
+            self.model.n_parameters(),
+            self.report.n_samples,
+        )
     }
 
     /// AIC on the training data: `−2 ln L + 2p` (lower is better).
     pub fn aic(&self) -> f64 {
-        -2.0 * self.log_likelihood() + 2.0 * self.model.n_parameters() as f64
+        crate::select::aic(self.log_likelihood(), self.model.n_parameters())
     }
 }
 

@@ -312,14 +312,21 @@ impl GaussianMixture {
     /// Bayesian information criterion on `data` (lower is better):
     /// `−2 ln L + p ln n`.
     pub fn bic(&self, data: DataRef<'_>) -> Result<f64> {
-        let n = data.n_rows() as f64;
-        Ok(-2.0 * self.score(data)? * n + self.n_parameters() as f64 * n.ln())
+        let n = data.n_rows();
+        Ok(crate::select::bic(
+            self.score(data)? * n as f64,
+            self.n_parameters(),
+            n,
+        ))
     }
 
     /// Akaike information criterion on `data` (lower is better): `−2 ln L + 2p`.
     pub fn aic(&self, data: DataRef<'_>) -> Result<f64> {
         let n = data.n_rows() as f64;
-        Ok(-2.0 * self.score(data)? * n + 2.0 * self.n_parameters() as f64)
+        Ok(crate::select::aic(
+            self.score(data)? * n,
+            self.n_parameters(),
+        ))
     }
 
     /// Draws `n` samples: for each, a component by weight, then `μ + L z` with
