@@ -103,6 +103,20 @@ pub enum Error {
         /// What is wrong and what is expected.
         problem: String,
     },
+    /// One observation cannot be data for the model (a symbol out of range, say).
+    #[error("row {row} (0-based): {problem}")]
+    InvalidObservation {
+        /// 0-based data row.
+        row: usize,
+        /// What is wrong and what is expected.
+        problem: String,
+    },
+    /// Sequence lengths that do not split the data into sequences.
+    #[error("sequence lengths: {problem}")]
+    InvalidLengths {
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
     /// An operating-system I/O error.
     #[error(transparent)]
     Io(#[from] std::io::Error),

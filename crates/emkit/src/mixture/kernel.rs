@@ -227,6 +227,91 @@ macro_rules! by_dimension {
     };
 }
 
+/// Per-component log-densities `ln N(x_r | μ_j, Σ_j)` (weights left out) of a
+/// block of at most [`BLOCK_ROWS`] rows, written row-major (`n × k`) into
+/// `out`: the emission probabilities of a Gaussian HMM.
+pub(crate) fn component_log_densities(
+    path: Path,
+    model: &GaussianMixture,
+    rows: DataRef<'_>,
+    s: &mut Scratch,
+    out: &mut [f64],
+) {
+    match path {
+        Path::Portable => densities_impl(Portable, model, rows, s, out),
+        // SAFETY: as in `posterior_block`.
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx2(t) => unsafe { densities_avx2(t, model, rows, s, out) },
+        #[cfg(target_arch = "x86_64")]
+        Path::Avx512(t) => unsafe { densities_avx512(t, model, rows, s, out) },
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn densities_avx2(
+    t: Avx2,
+    model: &GaussianMixture,
+    rows: DataRef<'_>,
+    s: &mut Scratch,
+    out: &mut [f64],
+) {
+    densities_impl(t, model, rows, s, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn densities_avx512(
+    t: Avx512,
+    model: &GaussianMixture,
+    rows: DataRef<'_>,
+    s: &mut Scratch,
+    out: &mut [f64],
+) {
+    densities_impl(t, model, rows, s, out)
+}
+
+#[inline(always)]
+fn densities_impl<S: Simd>(
+    v: S,
+    model: &GaussianMixture,
+    rows: DataRef<'_>,
+    s: &mut Scratch,
+    out: &mut [f64],
+) {
+    by_dimension!(model.n_features(), densities_d, v, model, rows, s, out)
+}
+
+#[inline(always)]
+fn densities_d<S: Simd, const D: usize>(
+    v: S,
+    model: &GaussianMixture,
+    rows: DataRef<'_>,
+    s: &mut Scratch,
+    out: &mut [f64],
+) {
+    let d = if D == 0 { model.n_features() } else { D };
+    let (n, k) = (rows.n_rows(), model.n_components());
+    debug_assert!(n <= BLOCK_ROWS && out.len() >= n * k);
+    let nch = transpose(rows, d, &mut s.xt);
+    let lp = &mut s.resp[..k * nch];
+    model.factored.log_densities(
+        v,
+        &s.xt[..d * nch],
+        nch,
+        d,
+        k,
+        model.means(),
+        &mut s.diff[..d * nch],
+        lp,
+    );
+    for j in 0..k {
+        for r in 0..n {
+            out[r * k + j] = lp[j * nch + r / LANES][r % LANES];
+        }
+    }
+}
+
 #[inline(always)]
 fn posterior_impl<S: Simd>(
     v: S,

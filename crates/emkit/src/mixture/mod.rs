@@ -6,8 +6,8 @@
 //! ([`CovarianceType`]) and the precision Cholesky factors derived from them.
 
 mod builder;
-mod em;
-mod kernel;
+pub(crate) mod em;
+pub(crate) mod kernel;
 
 pub use builder::{GaussianMixtureBuilder, MixtureFit};
 pub(crate) use em::{MixtureEm, RowBlocks};
@@ -182,6 +182,14 @@ impl GaussianMixture {
             means,
             factored,
         }
+    }
+
+    pub(crate) fn means_mut(&mut self) -> &mut [f64] {
+        &mut self.means
+    }
+
+    pub(crate) fn factored_mut(&mut self) -> &mut Factored {
+        &mut self.factored
     }
 
     /// Number of components `k`.

@@ -1,0 +1,581 @@
+//! What a state emits: the per-state observation models of an HMM.
+//!
+//! An emission gives the log-probability of each observation under each state
+//! (a `T × K` matrix the recursions read), accumulates the statistics of its
+//! M-step from the state posteriors, and turns merged statistics into new
+//! parameters. The HMM itself owns the start and transition probabilities.
+
+use std::fmt;
+
+use rand::Rng;
+use rand_distr::StandardNormal;
+use rand_pcg::Pcg64;
+
+use super::Learn;
+use crate::data::DataRef;
+use crate::dist::gaussian::{
+    blocks_of, covariances_from_stats, factor_block, per_block, CovarianceType, Covariances,
+};
+use crate::error::{Error, Result};
+use crate::linalg::{cholesky_lower, positive_finite};
+use crate::mixture::em::MixtureStats;
+use crate::mixture::kernel::{accumulate_given, component_log_densities, Path};
+use crate::mixture::BLOCK_ROWS;
+use crate::GaussianMixture;
+
+/// Below this share of all observations a state's expected occupancy counts as
+/// zero: the state was not visited, and its emission keeps its parameters
+/// (a mean of `0/0` would otherwise be noise).
+pub(crate) const UNVISITED_SHARE: f64 = 1e-10;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::GaussianEmission {}
+    impl Sealed for super::CategoricalEmission {}
+}
+
+/// The observation model of every state. Implemented by [`GaussianEmission`]
+/// and [`CategoricalEmission`]; sealed, so that emkit can extend it freely.
+pub trait Emission: sealed::Sealed + Clone + fmt::Debug + PartialEq + Send + Sync {
+    /// M-step statistics, with the scratch buffers of the task that fills them.
+    type Stats: Clone + fmt::Debug + Send;
+    /// Number of hidden states.
+    fn n_states(&self) -> usize;
+    /// Columns of the observation data.
+    fn n_features(&self) -> usize;
+    /// Free parameters of the emission that `learn` lets the fit change.
+    fn n_parameters(&self, learn: Learn) -> usize;
+    /// Checks that `data` can be observations of this emission (column count,
+    /// finiteness, symbol range) with a message that names the row and column.
+    fn check_data(&self, data: DataRef<'_>) -> Result<()>;
+    /// Fresh, zeroed statistics about the current parameters.
+    fn new_stats(&self) -> Self::Stats;
+    /// Zeroes `stats` for the current parameters, keeping its memory.
+    fn reset_stats(&self, stats: &mut Self::Stats);
+    /// Adds `other` into `stats`.
+    fn merge_stats(stats: &mut Self::Stats, other: &Self::Stats);
+    /// `out[t·K + j] = ln p(x_t | state j)` for the rows of `obs`.
+    fn log_probabilities(&self, obs: DataRef<'_>, stats: &mut Self::Stats, out: &mut [f64]);
+    /// `out[t·K + j] = p(x_t | state j) / exp(log_scale[t])`, with any per-row
+    /// scale that keeps the values representable (the default divides by the
+    /// row's largest probability).
+    fn scaled_probabilities(
+        &self,
+        obs: DataRef<'_>,
+        stats: &mut Self::Stats,
+        out: &mut [f64],
+        log_scale: &mut [f64],
+    ) {
+        self.log_probabilities(obs, stats, out);
+        let k = self.n_states();
+        for (row, scale) in out.chunks_exact_mut(k).zip(log_scale.iter_mut()) {
+            let m = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+            // A row impossible under every state keeps its −∞ and the
+            // recursion falls back to log space.
+            let m = if m.is_finite() { m } else { 0.0 };
+            for v in row.iter_mut() {
+                *v = (*v - m).exp();
+            }
+            *scale = m;
+        }
+    }
+    /// Adds the statistics of `obs` with state posteriors `posteriors`
+    /// (`T × K`, row-major).
+    fn accumulate(&self, obs: DataRef<'_>, posteriors: &[f64], stats: &mut Self::Stats);
+    /// New parameters from merged statistics, for the parts `learn` allows.
+    /// Returns the states whose emission was left as it was or repaired.
+    fn maximize(&mut self, stats: &Self::Stats, learn: Learn, reg_covar: f64)
+        -> Result<Vec<usize>>;
+    /// Draws one observation of state `state` into `out` (`n_features` values).
+    fn sample(&self, state: usize, rng: &mut Pcg64, out: &mut [f64]);
+    /// Rough multiply-adds per observation and state of one E-step.
+    fn work_per_sample(&self) -> usize;
+}
+
+/// Gaussian emissions: state `j` emits `N(μ_j, Σ_j)` with full, diagonal,
+/// spherical or tied (one shared) covariance, evaluated by the same blocked
+/// SIMD kernel as the mixtures.
+#[derive(Clone, Debug)]
+pub struct GaussianEmission {
+    /// The states' Gaussians as a mixture whose weights are unused.
+    model: GaussianMixture,
+    path: Path,
+    chol: Vec<f64>,
+}
+
+impl PartialEq for GaussianEmission {
+    fn eq(&self, other: &Self) -> bool {
+        self.model == other.model
+    }
+}
+
+impl GaussianEmission {
+    /// Gaussian emissions from per-state `means` (`K × d`, row-major) and
+    /// covariances in scikit-learn's layout; checks shapes, symmetry and
+    /// positive definiteness.
+    pub fn new(means: Vec<f64>, n_features: usize, covariances: Covariances) -> Result<Self> {
+        if n_features == 0 || means.is_empty() || !means.len().is_multiple_of(n_features) {
+            return Err(Error::InvalidModel {
+                field: "means".into(),
+                problem: format!(
+                    "expected n_states x {n_features} values, got {}",
+                    means.len()
+                ),
+            });
+        }
+        let k = means.len() / n_features;
+        let model = GaussianMixture::new(vec![1.0 / k as f64; k], means, n_features, covariances)?;
+        Ok(Self::from_mixture(model))
+    }
+
+    pub(crate) fn from_mixture(model: GaussianMixture) -> Self {
+        let d = model.n_features();
+        GaussianEmission {
+            model,
+            path: Path::detect(),
+            chol: vec![0.0; d * d],
+        }
+    }
+
+    /// Per-state means, `K × d` row-major.
+    pub fn means(&self) -> &[f64] {
+        self.model.means()
+    }
+
+    /// Per-state covariances (scikit-learn's layout for the covariance type).
+    pub fn covariances(&self) -> &Covariances {
+        self.model.covariances()
+    }
+
+    /// The covariance structure.
+    pub fn covariance_type(&self) -> CovarianceType {
+        self.model.covariance_type()
+    }
+}
+
+/// Statistics of Gaussian emissions: the mixture's shifted moments per state.
+#[derive(Clone, Debug)]
+pub struct GaussianStats(MixtureStats);
+
+impl Emission for GaussianEmission {
+    type Stats = GaussianStats;
+
+    fn n_states(&self) -> usize {
+        self.model.n_components()
+    }
+
+    fn n_features(&self) -> usize {
+        self.model.n_features()
+    }
+
+    fn n_parameters(&self, learn: Learn) -> usize {
+        let (k, d) = (self.n_states(), self.n_features());
+        let mut p = 0;
+        if learn.means {
+            p += k * d;
+        }
+        if learn.covariances {
+            p += self.covariance_type().n_covariance_parameters(k, d);
+        }
+        p
+    }
+
+    fn check_data(&self, data: DataRef<'_>) -> Result<()> {
+        if data.n_cols() != self.n_features() {
+            return Err(Error::ShapeMismatch {
+                what: "number of features (columns) of the observations".into(),
+                expected: self.n_features(),
+                got: data.n_cols(),
+            });
+        }
+        data.check_finite()
+    }
+
+    fn new_stats(&self) -> GaussianStats {
+        GaussianStats(MixtureStats::new(
+            self.covariance_type(),
+            self.means().to_vec(),
+            self.n_features(),
+        ))
+    }
+
+    fn reset_stats(&self, stats: &mut GaussianStats) {
+        stats.0.reset(self.means());
+    }
+
+    fn merge_stats(stats: &mut GaussianStats, other: &GaussianStats) {
+        crate::em::SufficientStats::merge(&mut stats.0, &other.0);
+    }
+
+    fn log_probabilities(&self, obs: DataRef<'_>, stats: &mut GaussianStats, out: &mut [f64]) {
+        let (n, k) = (obs.n_rows(), self.n_states());
+        for start in (0..n).step_by(BLOCK_ROWS) {
+            let end = (start + BLOCK_ROWS).min(n);
+            component_log_densities(
+                self.path,
+                &self.model,
+                obs.rows(start, end),
+                &mut stats.0.scratch,
+                &mut out[start * k..end * k],
+            );
+        }
+    }
+
+    fn accumulate(&self, obs: DataRef<'_>, posteriors: &[f64], stats: &mut GaussianStats) {
+        let (n, k) = (obs.n_rows(), self.n_states());
+        for start in (0..n).step_by(BLOCK_ROWS) {
+            let end = (start + BLOCK_ROWS).min(n);
+            let post = &posteriors[start * k..end * k];
+            accumulate_given(self.path, &mut stats.0, obs.rows(start, end), |r, j| {
+                post[r * k + j]
+            });
+        }
+    }
+
+    fn maximize(
+        &mut self,
+        stats: &GaussianStats,
+        learn: Learn,
+        reg_covar: f64,
+    ) -> Result<Vec<usize>> {
+        let stats = &stats.0;
+        let (k, d, kind) = (self.n_states(), self.n_features(), self.covariance_type());
+        let total: f64 = stats.counts.iter().sum();
+        let visited: Vec<bool> = stats
+            .counts
+            .iter()
+            .map(|&c| c > UNVISITED_SHARE * total)
+            .collect();
+        let mut kept: Vec<usize> = (0..k).filter(|&j| !visited[j]).collect();
+        if learn.covariances {
+            // Covariances about the means the fit keeps: the new means when
+            // they are learned (the shifted first moments move them), the
+            // current ones otherwise (no first-moment correction).
+            let zeros;
+            let first = if learn.means {
+                &stats.first
+            } else {
+                zeros = vec![0.0; stats.first.len()];
+                &zeros
+            };
+            // An unvisited state's zero counts must not divide: give it a
+            // nominal count; its covariance is restored below.
+            let counts: Vec<f64> = stats
+                .counts
+                .iter()
+                .map(|&c| c + 10.0 * f64::EPSILON)
+                .collect();
+            let mut cov = vec![0.0; kind.covariance_len(k, d)];
+            covariances_from_stats(kind, &counts, first, &stats.second, d, reg_covar, &mut cov);
+            let per = per_block(kind, d);
+            let mut factors = vec![0.0; cov.len()];
+            let mut log_det = vec![0.0; blocks_of(kind, k)];
+            let old = self.model.covariances().values().to_vec();
+            let mut repaired = Vec::new();
+            for b in 0..blocks_of(kind, k) {
+                let range = b * per..(b + 1) * per;
+                if kind != CovarianceType::Tied && !visited[b] {
+                    cov[range.clone()].copy_from_slice(&old[range.clone()]);
+                }
+                match factor_block(
+                    kind,
+                    &cov[range.clone()],
+                    d,
+                    &mut factors[range],
+                    &mut self.chol,
+                ) {
+                    Some(ld) => log_det[b] = ld,
+                    None if kind == CovarianceType::Tied => {
+                        return Err(Error::SingularCovariance {
+                            component: 0,
+                            reg_covar,
+                        })
+                    }
+                    None => repaired.push(b),
+                }
+            }
+            if !repaired.is_empty() {
+                // A collapsed state takes the occupancy-weighted average of
+                // the healthy states' covariances.
+                let healthy: Vec<usize> = (0..k).filter(|j| !repaired.contains(j)).collect();
+                let mass: f64 = healthy.iter().map(|&j| counts[j]).sum();
+                if healthy.is_empty() || !positive_finite(mass) {
+                    return Err(Error::SingularCovariance {
+                        component: repaired[0],
+                        reg_covar,
+                    });
+                }
+                let mut pooled = vec![0.0; per];
+                for &j in &healthy {
+                    for (p, c) in pooled.iter_mut().zip(&cov[j * per..(j + 1) * per]) {
+                        *p += counts[j] * c / mass;
+                    }
+                }
+                for &j in &repaired {
+                    let range = j * per..(j + 1) * per;
+                    cov[range.clone()].copy_from_slice(&pooled);
+                    log_det[j] =
+                        factor_block(kind, &pooled, d, &mut factors[range], &mut self.chol).ok_or(
+                            Error::SingularCovariance {
+                                component: j,
+                                reg_covar,
+                            },
+                        )?;
+                }
+                kept.extend(repaired);
+            }
+            let f = self.model.factored_mut();
+            f.covariances.values_mut().copy_from_slice(&cov);
+            f.precisions_cholesky.copy_from_slice(&factors);
+            f.log_det.copy_from_slice(&log_det);
+        }
+        if learn.means {
+            let means = self.model.means_mut();
+            for j in (0..k).filter(|&j| visited[j]) {
+                for i in 0..d {
+                    means[j * d + i] =
+                        stats.shifts[j * d + i] + stats.first[j * d + i] / stats.counts[j];
+                }
+            }
+        }
+        kept.sort_unstable();
+        kept.dedup();
+        Ok(kept)
+    }
+
+    fn sample(&self, state: usize, rng: &mut Pcg64, out: &mut [f64]) {
+        let d = self.n_features();
+        let cov = self.covariances().component_matrix(state, d);
+        let mut l = vec![0.0; d * d];
+        // The covariances were factored when the emission was built.
+        cholesky_lower(&cov, d, &mut l).expect("covariance checked positive definite");
+        let z: Vec<f64> = (0..d).map(|_| rng.sample(StandardNormal)).collect();
+        for a in 0..d {
+            let lz: f64 = (0..=a).map(|b| l[a * d + b] * z[b]).sum();
+            out[a] = self.means()[state * d + a] + lz;
+        }
+    }
+
+    fn work_per_sample(&self) -> usize {
+        let d = self.n_features();
+        d * (d + 1) + 20
+    }
+}
+
+/// Categorical emissions: state `j` emits symbol `m ∈ 0..M` with probability
+/// `B[j][m]`. Observations are one column of integer symbols.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CategoricalEmission {
+    n_symbols: usize,
+    /// `K × M`.
+    probabilities: Vec<f64>,
+    log_probabilities: Vec<f64>,
+}
+
+/// Statistics of categorical emissions: expected symbol counts per state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CategoricalStats {
+    /// `K × M`: `Σ_t P(state_t = j | x) · [x_t = m]`.
+    counts: Vec<f64>,
+}
+
+impl CategoricalEmission {
+    /// Categorical emissions from a `K × M` row-major matrix of probabilities
+    /// whose rows sum to one.
+    pub fn new(probabilities: Vec<f64>, n_symbols: usize) -> Result<Self> {
+        if n_symbols == 0 || probabilities.is_empty() || !probabilities.len().is_multiple_of(n_symbols) {
+            return Err(Error::InvalidModel {
+                field: "emission_probabilities".into(),
+                problem: format!(
+                    "expected n_states x {n_symbols} values, got {}",
+                    probabilities.len()
+                ),
+            });
+        }
+        super::check_distributions("emission_probabilities", &probabilities, n_symbols)?;
+        let log_probabilities = probabilities.iter().map(|p| p.ln()).collect();
+        Ok(CategoricalEmission {
+            n_symbols,
+            probabilities,
+            log_probabilities,
+        })
+    }
+
+    /// Number of symbols `M`.
+    pub fn n_symbols(&self) -> usize {
+        self.n_symbols
+    }
+
+    /// `K × M` row-major: the probability of each symbol in each state.
+    pub fn probabilities(&self) -> &[f64] {
+        &self.probabilities
+    }
+
+    fn symbol(x: f64) -> usize {
+        // check_data proved every value is an integer in 0..M.
+        x as usize
+    }
+}
+
+impl Emission for CategoricalEmission {
+    type Stats = CategoricalStats;
+
+    fn n_states(&self) -> usize {
+        self.probabilities.len() / self.n_symbols
+    }
+
+    fn n_features(&self) -> usize {
+        1
+    }
+
+    fn n_parameters(&self, learn: Learn) -> usize {
+        if learn.means {
+            self.n_states() * (self.n_symbols - 1)
+        } else {
+            0
+        }
+    }
+
+    fn check_data(&self, data: DataRef<'_>) -> Result<()> {
+        if data.n_cols() != 1 {
+            return Err(Error::ShapeMismatch {
+                what: "number of columns of categorical observations (one column of symbols)"
+                    .into(),
+                expected: 1,
+                got: data.n_cols(),
+            });
+        }
+        check_symbols(data, Some(self.n_symbols)).map(|_| ())
+    }
+
+    fn new_stats(&self) -> CategoricalStats {
+        CategoricalStats {
+            counts: vec![0.0; self.probabilities.len()],
+        }
+    }
+
+    fn reset_stats(&self, stats: &mut CategoricalStats) {
+        stats.counts.fill(0.0);
+    }
+
+    fn merge_stats(stats: &mut CategoricalStats, other: &CategoricalStats) {
+        for (a, b) in stats.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+    }
+
+    fn log_probabilities(&self, obs: DataRef<'_>, _: &mut CategoricalStats, out: &mut [f64]) {
+        let (k, m) = (self.n_states(), self.n_symbols);
+        for (t, &x) in obs.values().iter().enumerate() {
+            let s = Self::symbol(x);
+            for j in 0..k {
+                out[t * k + j] = self.log_probabilities[j * m + s];
+            }
+        }
+    }
+
+    fn scaled_probabilities(
+        &self,
+        obs: DataRef<'_>,
+        _: &mut CategoricalStats,
+        out: &mut [f64],
+        log_scale: &mut [f64],
+    ) {
+        // Probabilities are at most one and a symbol no state emits is the
+        // recursion's business: no scaling needed.
+        let (k, m) = (self.n_states(), self.n_symbols);
+        for (t, &x) in obs.values().iter().enumerate() {
+            let s = Self::symbol(x);
+            for j in 0..k {
+                out[t * k + j] = self.probabilities[j * m + s];
+            }
+        }
+        log_scale[..obs.n_rows()].fill(0.0);
+    }
+
+    fn accumulate(&self, obs: DataRef<'_>, posteriors: &[f64], stats: &mut CategoricalStats) {
+        let (k, m) = (self.n_states(), self.n_symbols);
+        for (t, &x) in obs.values().iter().enumerate() {
+            let s = Self::symbol(x);
+            for j in 0..k {
+                stats.counts[j * m + s] += posteriors[t * k + j];
+            }
+        }
+    }
+
+    fn maximize(
+        &mut self,
+        stats: &CategoricalStats,
+        learn: Learn,
+        _reg_covar: f64,
+    ) -> Result<Vec<usize>> {
+        let (k, m) = (self.n_states(), self.n_symbols);
+        let total: f64 = stats.counts.iter().sum();
+        let mut kept = Vec::new();
+        if !learn.means {
+            return Ok(kept);
+        }
+        for j in 0..k {
+            let row = &stats.counts[j * m..(j + 1) * m];
+            let mass: f64 = row.iter().sum();
+            // NaN masses count as unvisited too.
+            if mass.is_nan() || mass <= UNVISITED_SHARE * total {
+                kept.push(j);
+                continue;
+            }
+            for s in 0..m {
+                let p = row[s] / mass;
+                self.probabilities[j * m + s] = p;
+                self.log_probabilities[j * m + s] = p.ln();
+            }
+        }
+        Ok(kept)
+    }
+
+    fn sample(&self, state: usize, rng: &mut Pcg64, out: &mut [f64]) {
+        let m = self.n_symbols;
+        out[0] = draw(&self.probabilities[state * m..(state + 1) * m], rng) as f64;
+    }
+
+    fn work_per_sample(&self) -> usize {
+        4
+    }
+}
+
+/// Checks a column of symbols: integers in `0..n_symbols` (or any
+/// non-negative integer below 2³² when `n_symbols` is `None`); returns the
+/// largest symbol plus one.
+pub(crate) fn check_symbols(data: DataRef<'_>, n_symbols: Option<usize>) -> Result<usize> {
+    let limit = n_symbols.unwrap_or(1 << 32);
+    let mut top = 0;
+    for (row, &x) in data.values().iter().enumerate() {
+        if !(x >= 0.0 && x.fract() == 0.0 && x < limit as f64) {
+            let range = match n_symbols {
+                Some(m) => format!("0..{}", m - 1),
+                None => "0, 1, 2, ...".into(),
+            };
+            return Err(Error::InvalidObservation {
+                row,
+                problem: format!(
+                    "the symbol {x} is not an integer in {range}; categorical observations \
+                     are the symbols 0..M-1"
+                ),
+            });
+        }
+        top = top.max(x as usize + 1);
+    }
+    Ok(top)
+}
+
+/// An index drawn with the given probabilities (the last on rounding).
+pub(crate) fn draw(probabilities: &[f64], rng: &mut Pcg64) -> usize {
+    let u: f64 = rng.random();
+    let mut acc = 0.0;
+    for (i, p) in probabilities.iter().enumerate() {
+        acc += p;
+        if u < acc {
+            return i;
+        }
+    }
+    probabilities.len() - 1
+}

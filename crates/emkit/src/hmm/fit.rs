@@ -1,0 +1,542 @@
+//! Baum–Welch on the shared EM engine: sequences are the engine's blocks.
+
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64;
+
+use super::emission::{check_symbols, CategoricalEmission, Emission, GaussianEmission};
+use super::forward_backward::forward_backward;
+use super::scaled::ScaledWork;
+use super::{check_distributions, CategoricalHmm, GaussianHmm, Hmm, Learn, Sequences};
+use crate::data::DataRef;
+use crate::dist::gaussian::{CovarianceType, Covariances};
+use crate::em::{self, EmConfig, EmData, EmModel, FitReport, MaximizeOutcome, Monitor};
+use crate::em::{NoMonitor, SufficientStats};
+use crate::error::{Error, Result};
+use crate::init::kmeans;
+
+/// Most Lloyd iterations of the k-means initialisation (scikit-learn's default).
+const KMEANS_MAX_ITER: usize = 300;
+
+impl EmData for Sequences<'_> {
+    type Block<'b>
+        = DataRef<'b>
+    where
+        Self: 'b;
+
+    fn n_samples(&self) -> usize {
+        self.data().n_rows()
+    }
+
+    fn n_blocks(&self) -> usize {
+        self.len()
+    }
+
+    fn block(&self, i: usize) -> DataRef<'_> {
+        self.sequence(i).1
+    }
+}
+
+/// Expected counts of one task's sequences, with its buffers.
+#[derive(Clone, Debug)]
+pub(crate) struct HmmStats<E: Emission> {
+    /// `K`: Σ over sequences of `P(state_0 = j | x)`.
+    start: Vec<f64>,
+    /// `K × K`: expected transition counts.
+    transitions: Vec<f64>,
+    emission: E::Stats,
+    work: ScaledWork,
+}
+
+impl<E: Emission> SufficientStats for HmmStats<E> {
+    fn merge(&mut self, other: &Self) {
+        for (a, b) in self.start.iter_mut().zip(&other.start) {
+            *a += b;
+        }
+        for (a, b) in self.transitions.iter_mut().zip(&other.transitions) {
+            *a += b;
+        }
+        E::merge_stats(&mut self.emission, &other.emission);
+    }
+}
+
+/// An HMM being fitted: the parameters and what its M-step may change.
+#[derive(Clone, Debug)]
+pub(crate) struct HmmEm<E: Emission> {
+    pub hmm: Hmm<E>,
+    learn: Learn,
+    reg_covar: f64,
+}
+
+impl<'s, E: Emission> EmModel<Sequences<'s>> for HmmEm<E> {
+    type Stats = HmmStats<E>;
+
+    fn empty_stats(&self) -> HmmStats<E> {
+        let k = self.hmm.n_states();
+        HmmStats {
+            start: vec![0.0; k],
+            transitions: vec![0.0; k * k],
+            emission: self.hmm.emission.new_stats(),
+            work: ScaledWork::default(),
+        }
+    }
+
+    fn reset_stats(&self, stats: &mut HmmStats<E>) {
+        stats.start.fill(0.0);
+        stats.transitions.fill(0.0);
+        self.hmm.emission.reset_stats(&mut stats.emission);
+    }
+
+    fn work_per_sample(&self) -> usize {
+        let k = self.hmm.n_states();
+        k * (3 * k + self.hmm.emission.work_per_sample())
+    }
+
+    fn accumulate(&self, obs: DataRef<'_>, stats: &mut HmmStats<E>) -> f64 {
+        let hmm = &self.hmm;
+        let (t, k) = (obs.n_rows(), hmm.n_states());
+        let w = &mut stats.work;
+        w.prepare(t, k);
+        hmm.emission
+            .scaled_probabilities(obs, &mut stats.emission, &mut w.b, &mut w.log_scale);
+        let ll = match w.forward_backward(&hmm.start, &hmm.transitions, t, &mut stats.transitions) {
+            Some(ll) => ll,
+            None => {
+                // Scaling could not represent this sequence: log space.
+                hmm.emission
+                    .log_probabilities(obs, &mut stats.emission, &mut w.b);
+                let p = forward_backward(&hmm.log_start, &hmm.log_transitions, &w.b);
+                if !p.log_likelihood.is_finite() {
+                    // Impossible under the model; the driver stops on it.
+                    return p.log_likelihood;
+                }
+                w.gamma.copy_from_slice(&p.state);
+                for (a, b) in stats.transitions.iter_mut().zip(&p.transitions) {
+                    *a += b;
+                }
+                p.log_likelihood
+            }
+        };
+        for (s, g) in stats.start.iter_mut().zip(&w.gamma[..k]) {
+            *s += g;
+        }
+        hmm.emission.accumulate(obs, &w.gamma, &mut stats.emission);
+        ll
+    }
+
+    fn maximize(&mut self, stats: &HmmStats<E>) -> Result<MaximizeOutcome> {
+        let k = self.hmm.n_states();
+        let h = &mut self.hmm;
+        if self.learn.start {
+            let total: f64 = stats.start.iter().sum();
+            if total > 0.0 {
+                for (p, s) in h.start.iter_mut().zip(&stats.start) {
+                    *p = s / total;
+                }
+            }
+        }
+        if self.learn.transitions {
+            for i in 0..k {
+                let row = &stats.transitions[i * k..(i + 1) * k];
+                let total: f64 = row.iter().sum();
+                // A state never left (or never visited) keeps its row.
+                if total > 0.0 {
+                    for (p, c) in h.transitions[i * k..(i + 1) * k].iter_mut().zip(row) {
+                        *p = c / total;
+                    }
+                }
+            }
+        }
+        let reseeded = h
+            .emission
+            .maximize(&stats.emission, self.learn, self.reg_covar)?;
+        h.refresh_logs();
+        Ok(MaximizeOutcome { reseeded })
+    }
+}
+
+/// Settings of a Baum–Welch fit (hmmlearn's concepts, scikit-learn's names).
+#[derive(Clone, Debug)]
+pub struct HmmBuilder<E: Emission> {
+    n_states: usize,
+    covariance: CovarianceType,
+    n_symbols: Option<usize>,
+    reg_covar: f64,
+    learn: Learn,
+    start: Option<Vec<f64>>,
+    transitions: Option<Vec<f64>>,
+    emission: Option<E>,
+    em: EmConfig,
+}
+
+/// A fitted HMM and the story of its fit.
+#[derive(Clone, Debug)]
+pub struct HmmFit<E: Emission> {
+    /// The best restart's model, after its last M-step.
+    pub model: Hmm<E>,
+    /// Per-restart traces, stop reasons and states left unvisited.
+    pub report: FitReport,
+}
+
+impl<E: Emission> HmmFit<E> {
+    /// Total log-likelihood of the training data under the model.
+    pub fn log_likelihood(&self) -> f64 {
+        self.report.best().log_likelihood
+    }
+
+    /// Mean log-likelihood per observation.
+    pub fn mean_log_likelihood(&self) -> f64 {
+        self.report.best().mean_log_likelihood
+    }
+
+    /// BIC on the training data (lower is better).
+    pub fn bic(&self) -> f64 {
+        crate::select::bic(
+            self.log_likelihood(),
+            self.model.n_parameters(),
+            self.report.n_samples,
+        )
+    }
+
+    /// AIC on the training data (lower is better).
+    pub fn aic(&self) -> f64 {
+        crate::select::aic(self.log_likelihood(), self.model.n_parameters())
+    }
+}
+
+impl GaussianHmm {
+    /// A builder that fits an HMM with `n_states` Gaussian states.
+    ///
+    /// ```
+    /// use emkit::hmm::{GaussianHmm, Sequences};
+    /// use emkit::{CovarianceType, DataRef};
+    /// // Two regimes that alternate in runs.
+    /// let x: Vec<f64> = (0..200).map(|t| if (t / 20) % 2 == 0 { 0.0 } else { 5.0 } + (t % 7) as f64 * 0.1).collect();
+    /// let data = DataRef::new(&x, 200, 1)?;
+    /// let fit = GaussianHmm::builder(2)
+    ///     .covariance(CovarianceType::Diagonal)
+    ///     .n_init(3)
+    ///     .fit(&Sequences::one(data))?;
+    /// let (_, path) = fit.model.decode(&Sequences::one(data))?;
+    /// assert_eq!(path[0], path[19]);
+    /// assert_ne!(path[0], path[20]);
+    /// # Ok::<(), emkit::Error>(())
+    /// ```
+    pub fn builder(n_states: usize) -> HmmBuilder<GaussianEmission> {
+        HmmBuilder::new(n_states)
+    }
+}
+
+impl CategoricalHmm {
+    /// A builder that fits an HMM with `n_states` states emitting symbols.
+    pub fn builder(n_states: usize) -> HmmBuilder<CategoricalEmission> {
+        HmmBuilder::new(n_states)
+    }
+}
+
+impl<E: Emission> HmmBuilder<E>
+where
+    Self: Initialise<E>,
+{
+    fn new(n_states: usize) -> Self {
+        HmmBuilder {
+            n_states,
+            covariance: CovarianceType::Full,
+            n_symbols: None,
+            reg_covar: 1e-6,
+            learn: Learn::ALL,
+            start: None,
+            transitions: None,
+            emission: None,
+            em: EmConfig::default(),
+        }
+    }
+
+    /// Which parameters Baum–Welch changes (default all).
+    pub fn learn(mut self, learn: Learn) -> Self {
+        self.learn = learn;
+        self
+    }
+
+    /// Initial start probabilities (default: random, flat Dirichlet, per restart).
+    pub fn start(mut self, start: Vec<f64>) -> Self {
+        self.start = Some(start);
+        self
+    }
+
+    /// Initial transition matrix (`K × K`, row-major; default: random rows,
+    /// flat Dirichlet, per restart). Zeros stay zero through training, so this
+    /// sets a topology (left-right, say).
+    pub fn transitions(mut self, transitions: Vec<f64>) -> Self {
+        self.transitions = Some(transitions);
+        self
+    }
+
+    /// Initial emission parameters (default: from the data, per restart).
+    pub fn emission(mut self, emission: E) -> Self {
+        self.emission = Some(emission);
+        self
+    }
+
+    /// Starts every restart from all of `model`'s parameters.
+    pub fn init_model(self, model: Hmm<E>) -> Self {
+        self.start(model.start)
+            .transitions(model.transitions)
+            .emission(model.emission)
+    }
+
+    /// Number of restarts (default 1); the best final log-likelihood wins.
+    pub fn n_init(mut self, n_init: usize) -> Self {
+        self.em.n_init = n_init;
+        self
+    }
+
+    /// Most Baum–Welch iterations per restart (default 100).
+    pub fn max_iter(mut self, max_iter: usize) -> Self {
+        self.em.max_iter = max_iter;
+        self
+    }
+
+    /// Convergence threshold on the change of the mean log-likelihood per
+    /// observation (default 1e-3; hmmlearn's `tol` is on the total).
+    pub fn tol(mut self, tol: f64) -> Self {
+        self.em.tol = tol;
+        self
+    }
+
+    /// Master seed (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.em.seed = seed;
+        self
+    }
+
+    /// Fits on `seqs`.
+    pub fn fit(&self, seqs: &Sequences<'_>) -> Result<HmmFit<E>> {
+        self.fit_with_monitor(seqs, &mut NoMonitor)
+    }
+
+    /// Fits on `seqs`, reporting each restart and iteration to `monitor`.
+    pub fn fit_with_monitor<M: Monitor + ?Sized>(
+        &self,
+        seqs: &Sequences<'_>,
+        monitor: &mut M,
+    ) -> Result<HmmFit<E>> {
+        self.validate(seqs)?;
+        let mut config = self.em;
+        if self.start.is_some() && self.transitions.is_some() && self.emission.is_some() {
+            // Every restart would start at the same point.
+            config.n_init = 1;
+        }
+        let (fitted, report) = em::fit(
+            seqs,
+            &config,
+            |_, seed| {
+                let mut rng = Pcg64::seed_from_u64(seed);
+                let k = self.n_states;
+                let start = match &self.start {
+                    Some(s) => s.clone(),
+                    None => flat_dirichlet(k, &mut rng),
+                };
+                let transitions = match &self.transitions {
+                    Some(t) => t.clone(),
+                    None => (0..k).flat_map(|_| flat_dirichlet(k, &mut rng)).collect(),
+                };
+                let emission = match &self.emission {
+                    Some(e) => e.clone(),
+                    None => self.initial_emission(seqs.data(), &mut rng)?,
+                };
+                let mut hmm = Hmm::from_parts(start, transitions, emission);
+                hmm.learned = self.learn;
+                Ok(HmmEm {
+                    hmm,
+                    learn: self.learn,
+                    reg_covar: self.reg_covar,
+                })
+            },
+            monitor,
+        )?;
+        Ok(HmmFit {
+            model: fitted.hmm,
+            report,
+        })
+    }
+
+    fn validate(&self, seqs: &Sequences<'_>) -> Result<()> {
+        self.em.validate()?;
+        let data = seqs.data();
+        data.check_not_empty()?;
+        data.check_finite()?;
+        let k = self.n_states;
+        if k == 0 {
+            return Err(Error::InvalidConfig {
+                field: "n_states",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if !(self.reg_covar >= 0.0 && self.reg_covar.is_finite()) {
+            return Err(Error::InvalidConfig {
+                field: "reg_covar",
+                reason: format!("must be a finite number >= 0, got {}", self.reg_covar),
+            });
+        }
+        if let Some(s) = &self.start {
+            if s.len() != k {
+                return Err(Error::ShapeMismatch {
+                    what: "number of start probabilities".into(),
+                    expected: k,
+                    got: s.len(),
+                });
+            }
+            check_distributions("start", s, k)?;
+        }
+        if let Some(t) = &self.transitions {
+            if t.len() != k * k {
+                return Err(Error::ShapeMismatch {
+                    what: "number of transition probabilities (K x K)".into(),
+                    expected: k * k,
+                    got: t.len(),
+                });
+            }
+            check_distributions("transitions", t, k)?;
+        }
+        if let Some(e) = &self.emission {
+            if e.n_states() != k {
+                return Err(Error::ShapeMismatch {
+                    what: "number of states of the initial emission".into(),
+                    expected: k,
+                    got: e.n_states(),
+                });
+            }
+            e.check_data(data)?;
+        }
+        self.check_for_init(data)
+    }
+}
+
+/// How each emission gets its first parameters; implemented for the builders
+/// of the emissions emkit has.
+pub trait Initialise<E: Emission> {
+    /// Emission-specific checks of the data before a fit.
+    fn check_for_init(&self, data: DataRef<'_>) -> Result<()>;
+    /// The first emission parameters of one restart.
+    fn initial_emission(&self, data: DataRef<'_>, rng: &mut Pcg64) -> Result<E>;
+}
+
+impl HmmBuilder<GaussianEmission> {
+    /// Covariance structure of the states (default full).
+    pub fn covariance(mut self, covariance: CovarianceType) -> Self {
+        self.covariance = covariance;
+        self
+    }
+
+    /// Added to every covariance diagonal (default 1e-6).
+    pub fn reg_covar(mut self, reg_covar: f64) -> Self {
+        self.reg_covar = reg_covar;
+        self
+    }
+}
+
+impl Initialise<GaussianEmission> for HmmBuilder<GaussianEmission> {
+    fn check_for_init(&self, data: DataRef<'_>) -> Result<()> {
+        if self.emission.is_none() && self.n_states > data.n_rows() {
+            return Err(Error::TooFewSamples {
+                n_samples: data.n_rows(),
+                n_components: self.n_states,
+            });
+        }
+        Ok(())
+    }
+
+    /// k-means centres as the means (k-means++ seeded by the restart's seed),
+    /// and the whole data's covariance plus `reg_covar` for every state
+    /// (hmmlearn's initialisation).
+    fn initial_emission(&self, data: DataRef<'_>, rng: &mut Pcg64) -> Result<GaussianEmission> {
+        let (n, d, k) = (data.n_rows(), data.n_cols(), self.n_states);
+        let centres = kmeans(data, k, KMEANS_MAX_ITER, rng).centres;
+        let mut mean = vec![0.0; d];
+        for i in 0..n {
+            for (m, x) in mean.iter_mut().zip(data.row(i)) {
+                *m += x;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= n as f64);
+        let mut cov = vec![0.0; d * d];
+        for i in 0..n {
+            let x = data.row(i);
+            for a in 0..d {
+                for b in 0..d {
+                    cov[a * d + b] += (x[a] - mean[a]) * (x[b] - mean[b]);
+                }
+            }
+        }
+        for (a, c) in cov.iter_mut().enumerate() {
+            *c /= n as f64;
+            if a % (d + 1) == 0 {
+                *c += self.reg_covar;
+            }
+        }
+        let diag: Vec<f64> = (0..d).map(|a| cov[a * d + a]).collect();
+        let covariances = match self.covariance {
+            CovarianceType::Full => Covariances::Full(cov.repeat(k)),
+            CovarianceType::Tied => Covariances::Tied(cov),
+            CovarianceType::Diagonal => Covariances::Diagonal(diag.repeat(k)),
+            CovarianceType::Spherical => {
+                Covariances::Spherical(vec![diag.iter().sum::<f64>() / d as f64; k])
+            }
+        };
+        GaussianEmission::new(centres, d, covariances).map_err(|_| Error::SingularCovariance {
+            component: 0,
+            reg_covar: self.reg_covar,
+        })
+    }
+}
+
+impl HmmBuilder<CategoricalEmission> {
+    /// Number of symbols `M` (default: the largest symbol in the data plus one).
+    pub fn n_symbols(mut self, n_symbols: usize) -> Self {
+        self.n_symbols = Some(n_symbols);
+        self
+    }
+}
+
+impl Initialise<CategoricalEmission> for HmmBuilder<CategoricalEmission> {
+    fn check_for_init(&self, data: DataRef<'_>) -> Result<()> {
+        if data.n_cols() != 1 {
+            return Err(Error::ShapeMismatch {
+                what: "number of columns of categorical observations (one column of symbols)"
+                    .into(),
+                expected: 1,
+                got: data.n_cols(),
+            });
+        }
+        if self.n_symbols == Some(0) {
+            return Err(Error::InvalidConfig {
+                field: "n_symbols",
+                reason: "must be at least 1".into(),
+            });
+        }
+        check_symbols(data, self.n_symbols).map(|_| ())
+    }
+
+    /// Uniform random emission probabilities, normalised (hmmlearn's).
+    fn initial_emission(&self, data: DataRef<'_>, rng: &mut Pcg64) -> Result<CategoricalEmission> {
+        let m = match self.n_symbols {
+            Some(m) => m,
+            None => check_symbols(data, None)?,
+        };
+        let mut p = Vec::with_capacity(self.n_states * m);
+        for _ in 0..self.n_states {
+            let row: Vec<f64> = (0..m).map(|_| rng.random::<f64>()).collect();
+            let s: f64 = row.iter().sum();
+            p.extend(row.iter().map(|v| v / s));
+        }
+        CategoricalEmission::new(p, m)
+    }
+}
+
+/// A draw from the flat Dirichlet distribution on `k` probabilities
+/// (normalised standard exponentials).
+fn flat_dirichlet(k: usize, rng: &mut Pcg64) -> Vec<f64> {
+    let e: Vec<f64> = (0..k).map(|_| -(1.0 - rng.random::<f64>()).ln()).collect();
+    let s: f64 = e.iter().sum();
+    e.iter().map(|v| v / s).collect()
+}
