@@ -383,7 +383,10 @@ impl CategoricalEmission {
     /// Categorical emissions from a `K × M` row-major matrix of probabilities
     /// whose rows sum to one.
     pub fn new(probabilities: Vec<f64>, n_symbols: usize) -> Result<Self> {
-        if n_symbols == 0 || probabilities.is_empty() || !probabilities.len().is_multiple_of(n_symbols) {
+        if n_symbols == 0
+            || probabilities.is_empty()
+            || !probabilities.len().is_multiple_of(n_symbols)
+        {
             return Err(Error::InvalidModel {
                 field: "emission_probabilities".into(),
                 problem: format!(

@@ -126,3 +126,78 @@ fn impossible_and_empty_sequences() {
     assert_eq!((empty.log_likelihood, empty.state.len()), (0.0, 0));
     assert_eq!(viterbi(&[0.0], &[0.0], &[]), (0.0, vec![]));
 }
+
+/// The scaled recursions (the fast path) agree with log space (the definition):
+/// log-likelihood, state posteriors and expected transitions, on random models
+/// with zero transitions and emissions spread over 30 nats.
+#[test]
+fn scaled_forward_backward_equals_log_space() {
+    use super::scaled::ScaledWork;
+    let mut work = ScaledWork::default();
+    for seed in 0..60u64 {
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+        let k = 1 + (seed % 5) as usize;
+        let t = 1 + rng.random_range(0..80);
+        let mut c = case(seed, k, t);
+        for e in c.emission.iter_mut() {
+            *e *= 5.0; // −30 .. 5 nats
+        }
+        let log = forward_backward(&c.start, &c.trans, &c.emission);
+        let start: Vec<f64> = c.start.iter().map(|v| v.exp()).collect();
+        let trans: Vec<f64> = c.trans.iter().map(|v| v.exp()).collect();
+        work.prepare(t, k);
+        for (row, (b, s)) in c
+            .emission
+            .chunks(k)
+            .zip(work.b.chunks_mut(k).zip(work.log_scale.iter_mut()))
+        {
+            let m = row.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+            for (b, e) in b.iter_mut().zip(row) {
+                *b = (e - m).exp();
+            }
+            *s = m;
+        }
+        let mut transitions = vec![0.0; k * k];
+        let ll = work
+            .forward_backward(&start, &trans, t, &mut transitions)
+            .expect("these cases scale");
+        // Both sum t terms of rounded logarithms / products: relative 1e-12.
+        assert!(
+            (ll - log.log_likelihood).abs() <= 1e-12 * (1.0 + ll.abs()),
+            "seed {seed}: {ll} vs {}",
+            log.log_likelihood
+        );
+        for (a, b) in work.gamma.iter().zip(&log.state) {
+            assert!((a - b).abs() < 1e-10, "seed {seed}: posterior {a} vs {b}");
+        }
+        // Expected counts sum up to t − 1 posteriors, each to 1e-10 or so.
+        for (a, b) in transitions.iter().zip(&log.transitions) {
+            assert!(
+                (a - b).abs() < 1e-10 * t as f64,
+                "seed {seed}: transitions {a} vs {b}"
+            );
+        }
+    }
+}
+
+/// Where scaling cannot represent a step (the only reachable state's emission
+/// is e^−800 below the unreachable one's), the models fall back to log space
+/// and still give the right, finite answer.
+#[test]
+fn unscalable_sequences_fall_back_to_log_space() {
+    use super::{GaussianEmission, GaussianHmm, Sequences};
+    use crate::{Covariances, DataRef};
+    let emission =
+        GaussianEmission::new(vec![0.0, 40.0], 1, Covariances::Full(vec![1.0, 1.0])).unwrap();
+    let hmm = GaussianHmm::new(vec![1.0, 0.0], vec![1.0, 0.0, 0.0, 1.0], emission).unwrap();
+    let x = [40.0, 0.0];
+    let seqs = Sequences::one(DataRef::new(&x, 2, 1).unwrap());
+    let ll = hmm.score(&seqs).unwrap();
+    let half_ln_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
+    let want = -800.0 - 2.0 * half_ln_2pi;
+    assert!((ll - want).abs() < 1e-12 * want.abs(), "{ll} vs {want}");
+    let p = hmm.predict_proba(&seqs).unwrap();
+    assert_eq!(p.values(), &[1.0, 0.0, 1.0, 0.0]);
+    let f = hmm.filter(&seqs).unwrap();
+    assert_eq!(f.values(), &[1.0, 0.0, 1.0, 0.0]);
+}
