@@ -90,12 +90,28 @@ pub fn read_data_for_model(
     columns: Option<&[String]>,
     file: &MixtureFile,
 ) -> Result<Table> {
-    let d = file.model.n_features();
+    read_data_for_features(
+        path,
+        columns,
+        file.model.n_features(),
+        file.feature_names.as_deref(),
+    )
+}
+
+/// Reads a data file for a model with `d` features named `names`: picks those
+/// columns by name when the file has them all, otherwise `--columns`,
+/// otherwise every column; the count must be `d`.
+pub fn read_data_for_features(
+    path: &Path,
+    columns: Option<&[String]>,
+    d: usize,
+    names: Option<&[String]>,
+) -> Result<Table> {
     let name = display_name(path);
     let pick = |header: Option<Vec<String>>| -> Option<Vec<String>> {
-        let names = file.feature_names.as_ref()?;
+        let names = names?;
         let header = header?;
-        (columns.is_none() && names.iter().all(|n| header.contains(n))).then(|| names.clone())
+        (columns.is_none() && names.iter().all(|n| header.contains(n))).then(|| names.to_vec())
     };
     let table = if path == Path::new("-") {
         // Standard input can be read once only: keep it to look at its header.
@@ -115,7 +131,7 @@ pub fn read_data_for_model(
         read_data(path, by_name.as_deref().or(columns))?
     };
     if table.data.n_cols() != d {
-        let expected = match &file.feature_names {
+        let expected = match names {
             Some(names) => format!(" ({})", names.join(", ")),
             None => String::new(),
         };

@@ -56,7 +56,7 @@ pub fn stop_text(report: &RestartReport) -> String {
     }
 }
 
-fn stop_name(stop: StopReason) -> &'static str {
+pub fn stop_name(stop: StopReason) -> &'static str {
     match stop {
         StopReason::Converged { .. } => "converged",
         StopReason::MaxIter { .. } => "max_iter",

@@ -7,6 +7,7 @@
 mod apply;
 mod common;
 mod fit;
+mod hmm;
 mod progress;
 
 use std::process::ExitCode;
@@ -31,6 +32,8 @@ enum Command {
     Score(apply::ScoreArgs),
     /// Draw samples from a saved model.
     Sample(apply::SampleArgs),
+    /// Hidden Markov models: fit, decode, score, sample.
+    Hmm(hmm::HmmArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => apply::predict(args),
         Command::Score(args) => apply::score(args),
         Command::Sample(args) => apply::sample(args),
+        Command::Hmm(args) => hmm::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -525,6 +525,86 @@ impl<E: Emission> Hmm<E> {
     }
 }
 
+/// An HMM with either emission, for code (a command line, a model file) that
+/// learns which one only at run time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AnyHmm {
+    /// Gaussian emissions.
+    Gaussian(GaussianHmm),
+    /// Categorical emissions.
+    Categorical(CategoricalHmm),
+}
+
+/// Calls the same method on whichever model `self` holds.
+macro_rules! dispatch {
+    ($self:ident, $h:ident => $e:expr) => {
+        match $self {
+            AnyHmm::Gaussian($h) => $e,
+            AnyHmm::Categorical($h) => $e,
+        }
+    };
+}
+
+impl AnyHmm {
+    /// `"gaussian"` or `"categorical"`.
+    pub fn emission_name(&self) -> &'static str {
+        match self {
+            AnyHmm::Gaussian(_) => "gaussian",
+            AnyHmm::Categorical(_) => "categorical",
+        }
+    }
+
+    /// See [`Hmm::n_states`].
+    pub fn n_states(&self) -> usize {
+        dispatch!(self, h => h.n_states())
+    }
+
+    /// See [`Hmm::n_features`].
+    pub fn n_features(&self) -> usize {
+        dispatch!(self, h => h.n_features())
+    }
+
+    /// See [`Hmm::n_parameters`].
+    pub fn n_parameters(&self) -> usize {
+        dispatch!(self, h => h.n_parameters())
+    }
+
+    /// See [`Hmm::start`].
+    pub fn start(&self) -> &[f64] {
+        dispatch!(self, h => h.start())
+    }
+
+    /// See [`Hmm::transitions`].
+    pub fn transitions(&self) -> &[f64] {
+        dispatch!(self, h => h.transitions())
+    }
+
+    /// See [`Hmm::score`].
+    pub fn score(&self, seqs: &Sequences<'_>) -> Result<f64> {
+        dispatch!(self, h => h.score(seqs))
+    }
+
+    /// See [`Hmm::decode`].
+    pub fn decode(&self, seqs: &Sequences<'_>) -> Result<(f64, Vec<usize>)> {
+        dispatch!(self, h => h.decode(seqs))
+    }
+
+    /// See [`Hmm::predict_proba`].
+    pub fn predict_proba(&self, seqs: &Sequences<'_>) -> Result<Matrix> {
+        dispatch!(self, h => h.predict_proba(seqs))
+    }
+
+    /// See [`Hmm::filter`].
+    pub fn filter(&self, seqs: &Sequences<'_>) -> Result<Matrix> {
+        dispatch!(self, h => h.filter(seqs))
+    }
+
+    /// See [`Hmm::sample`].
+    pub fn sample(&self, n: usize, seed: u64) -> (Matrix, Vec<usize>) {
+        dispatch!(self, h => h.sample(n, seed))
+    }
+}
+
 fn argmax(row: &[f64]) -> usize {
     let mut best = 0;
     for (j, &v) in row.iter().enumerate() {

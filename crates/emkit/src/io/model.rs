@@ -50,14 +50,7 @@ impl MixtureFile {
     pub fn to_json(&self) -> Value {
         let m = &self.model;
         let (k, d) = (m.n_components(), m.n_features());
-        let rows =
-            |v: &[f64], w: usize| -> Vec<Vec<f64>> { v.chunks(w).map(|c| c.to_vec()).collect() };
-        let covariances = match m.covariances() {
-            Covariances::Full(v) => json!(v.chunks(d * d).map(|c| rows(c, d)).collect::<Vec<_>>()),
-            Covariances::Tied(v) => json!(rows(v, d)),
-            Covariances::Diagonal(v) => json!(rows(v, d)),
-            Covariances::Spherical(v) => json!(v),
-        };
+        let covariances = covariances_to_json(m.covariances(), d);
         let mut doc = Map::new();
         doc.insert("format".into(), json!(MIXTURE_FORMAT));
         doc.insert("version".into(), json!(MIXTURE_VERSION));
@@ -100,26 +93,12 @@ impl MixtureFile {
         let Value::Object(mut doc) = value else {
             return Err(bad("(document)", "must be a JSON object"));
         };
-        match doc.get("format").and_then(Value::as_str) {
-            Some(MIXTURE_FORMAT) => {}
-            Some(other) => {
-                return Err(bad(
-                    "format",
-                    &format!("expected {MIXTURE_FORMAT:?}, found {other:?}; this is not a Gaussian-mixture model"),
-                ))
-            }
-            None => return Err(bad("format", &format!("missing; expected {MIXTURE_FORMAT:?}"))),
-        }
-        match doc.get("version").and_then(Value::as_u64) {
-            Some(MIXTURE_VERSION) => {}
-            Some(v) => {
-                return Err(bad(
-                    "version",
-                    &format!("this emkit reads version {MIXTURE_VERSION}, the file has version {v}; use a matching emkit"),
-                ))
-            }
-            None => return Err(bad("version", "missing or not a whole number")),
-        }
+        check_format(
+            &doc,
+            MIXTURE_FORMAT,
+            MIXTURE_VERSION,
+            "a Gaussian-mixture model",
+        )?;
         let kind: CovarianceType = doc
             .get("covariance_type")
             .and_then(Value::as_str)
@@ -150,67 +129,9 @@ impl MixtureFile {
             }
         }
         let means: Vec<f64> = means_rows.concat();
-        let cov = doc.get("covariances");
-        let covariances = match kind {
-            CovarianceType::Full => {
-                let Some(Value::Array(items)) = cov else {
-                    return Err(bad("covariances", "missing or not a list of matrices"));
-                };
-                if items.len() != k {
-                    return Err(bad(
-                        "covariances",
-                        &format!("has {} matrices, expected {k}", items.len()),
-                    ));
-                }
-                let mut v = Vec::with_capacity(k * d * d);
-                for (j, item) in items.iter().enumerate() {
-                    let field = format!("covariances[{j}]");
-                    v.extend(square(Some(item), &field, d)?);
-                }
-                Covariances::Full(v)
-            }
-            CovarianceType::Tied => Covariances::Tied(square(cov, "covariances", d)?),
-            CovarianceType::Diagonal => {
-                let rows = matrix(cov, "covariances")?;
-                if rows.len() != k || rows.iter().any(|r| r.len() != d) {
-                    return Err(bad(
-                        "covariances",
-                        &format!("must be {k} rows of {d} variances"),
-                    ));
-                }
-                Covariances::Diagonal(rows.concat())
-            }
-            CovarianceType::Spherical => {
-                let v = numbers(cov, "covariances")?;
-                if v.len() != k {
-                    return Err(bad(
-                        "covariances",
-                        &format!("must hold {k} variances, has {}", v.len()),
-                    ));
-                }
-                Covariances::Spherical(v)
-            }
-        };
+        let covariances = covariances_from_json(kind, doc.get("covariances"), k, d)?;
         let model = GaussianMixture::new(weights, means, d, covariances)?;
-        let feature_names = match doc.remove("feature_names") {
-            None | Some(Value::Null) => None,
-            Some(Value::Array(items)) => {
-                let names: Option<Vec<String>> = items
-                    .iter()
-                    .map(|v| v.as_str().map(str::to_owned))
-                    .collect();
-                let names =
-                    names.ok_or_else(|| bad("feature_names", "must be a list of strings"))?;
-                if names.len() != d {
-                    return Err(bad(
-                        "feature_names",
-                        &format!("has {} names for {d} features", names.len()),
-                    ));
-                }
-                Some(names)
-            }
-            Some(_) => return Err(bad("feature_names", "must be a list of strings")),
-        };
+        let feature_names = feature_names(doc.remove("feature_names"), d)?;
         let fit = doc.remove("fit");
         for key in [
             "format",
@@ -233,14 +154,131 @@ impl MixtureFile {
     }
 }
 
-fn bad(field: &str, problem: &str) -> Error {
+/// Checks a document's `format` tag and `version`.
+pub(crate) fn check_format(
+    doc: &Map<String, Value>,
+    format: &str,
+    version: u64,
+    what: &str,
+) -> Result<()> {
+    match doc.get("format").and_then(Value::as_str) {
+        Some(f) if f == format => {}
+        Some(other) => {
+            return Err(bad(
+                "format",
+                &format!("expected {format:?}, found {other:?}; this is not {what}"),
+            ))
+        }
+        None => return Err(bad("format", &format!("missing; expected {format:?}"))),
+    }
+    match doc.get("version").and_then(Value::as_u64) {
+        Some(v) if v == version => Ok(()),
+        Some(v) => Err(bad(
+            "version",
+            &format!(
+                "this emkit reads version {version}, the file has version {v}; use a matching emkit"
+            ),
+        )),
+        None => Err(bad("version", "missing or not a whole number")),
+    }
+}
+
+/// Optional `feature_names`: `d` strings.
+pub(crate) fn feature_names(v: Option<Value>, d: usize) -> Result<Option<Vec<String>>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => {
+            let names: Option<Vec<String>> = items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect();
+            let names = names.ok_or_else(|| bad("feature_names", "must be a list of strings"))?;
+            if names.len() != d {
+                return Err(bad(
+                    "feature_names",
+                    &format!("has {} names for {d} features", names.len()),
+                ));
+            }
+            Ok(Some(names))
+        }
+        Some(_) => Err(bad("feature_names", "must be a list of strings")),
+    }
+}
+
+/// Rows of `w` values as nested JSON lists.
+pub(crate) fn rows(v: &[f64], w: usize) -> Vec<Vec<f64>> {
+    v.chunks(w).map(|c| c.to_vec()).collect()
+}
+
+/// Covariances in scikit-learn's nesting: full `k × d × d`, tied `d × d`,
+/// diag `k × d`, spherical `k`.
+pub(crate) fn covariances_to_json(covariances: &Covariances, d: usize) -> Value {
+    match covariances {
+        Covariances::Full(v) => json!(v.chunks(d * d).map(|c| rows(c, d)).collect::<Vec<_>>()),
+        Covariances::Tied(v) => json!(rows(v, d)),
+        Covariances::Diagonal(v) => json!(rows(v, d)),
+        Covariances::Spherical(v) => json!(v),
+    }
+}
+
+/// Reads covariances of `kind` for `k` components in `d` dimensions (shapes
+/// checked; values checked by the model that takes them).
+pub(crate) fn covariances_from_json(
+    kind: CovarianceType,
+    cov: Option<&Value>,
+    k: usize,
+    d: usize,
+) -> Result<Covariances> {
+    Ok(match kind {
+        CovarianceType::Full => {
+            let Some(Value::Array(items)) = cov else {
+                return Err(bad("covariances", "missing or not a list of matrices"));
+            };
+            if items.len() != k {
+                return Err(bad(
+                    "covariances",
+                    &format!("has {} matrices, expected {k}", items.len()),
+                ));
+            }
+            let mut v = Vec::with_capacity(k * d * d);
+            for (j, item) in items.iter().enumerate() {
+                let field = format!("covariances[{j}]");
+                v.extend(square(Some(item), &field, d)?);
+            }
+            Covariances::Full(v)
+        }
+        CovarianceType::Tied => Covariances::Tied(square(cov, "covariances", d)?),
+        CovarianceType::Diagonal => {
+            let rows = matrix(cov, "covariances")?;
+            if rows.len() != k || rows.iter().any(|r| r.len() != d) {
+                return Err(bad(
+                    "covariances",
+                    &format!("must be {k} rows of {d} variances"),
+                ));
+            }
+            Covariances::Diagonal(rows.concat())
+        }
+        CovarianceType::Spherical => {
+            let v = numbers(cov, "covariances")?;
+            if v.len() != k {
+                return Err(bad(
+                    "covariances",
+                    &format!("must hold {k} variances, has {}", v.len()),
+                ));
+            }
+            Covariances::Spherical(v)
+        }
+    })
+}
+
+pub(crate) fn bad(field: &str, problem: &str) -> Error {
     Error::InvalidModel {
         field: field.into(),
         problem: problem.into(),
     }
 }
 
-fn numbers(v: Option<&Value>, field: &str) -> Result<Vec<f64>> {
+pub(crate) fn numbers(v: Option<&Value>, field: &str) -> Result<Vec<f64>> {
     let Some(Value::Array(items)) = v else {
         return Err(bad(field, "missing or not a list of numbers"));
     };
@@ -254,7 +292,7 @@ fn numbers(v: Option<&Value>, field: &str) -> Result<Vec<f64>> {
         .collect()
 }
 
-fn matrix(v: Option<&Value>, field: &str) -> Result<Vec<Vec<f64>>> {
+pub(crate) fn matrix(v: Option<&Value>, field: &str) -> Result<Vec<Vec<f64>>> {
     let Some(Value::Array(items)) = v else {
         return Err(bad(field, "missing or not a list of rows"));
     };

@@ -1,0 +1,726 @@
+//! `emkit hmm fit | decode | score | sample`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use emkit::hmm::{
+    AnyHmm, CategoricalHmm, Emission, GaussianHmm, Hmm, HmmBuilder, HmmFit, Initialise, Learn,
+    Sequences,
+};
+use emkit::io::HmmFile;
+use emkit::{CovarianceType, Monitor};
+use serde_json::{json, Value};
+
+use crate::common::{
+    check_output_path, csv_line, display_name, exit_code, fmt_f64, input_error, parse_covariance,
+    parse_positive, read_data, read_data_for_features, write_atomic, write_output,
+};
+use crate::fit::{stop_name, stop_text};
+use crate::progress::{FitProgress, Verbosity};
+
+#[derive(Args, Debug)]
+pub struct HmmArgs {
+    #[command(subcommand)]
+    command: HmmCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum HmmCommand {
+    /// Fit an HMM by Baum–Welch and optionally save it.
+    Fit(FitArgs),
+    /// The most probable states (Viterbi or per-step posterior), or filtered probabilities.
+    Decode(DecodeArgs),
+    /// Log-likelihood of sequences under a saved HMM.
+    Score(ScoreArgs),
+    /// Draw one sequence from a saved HMM.
+    Sample(SampleArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum EmissionKind {
+    Gaussian,
+    Categorical,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Algorithm {
+    Viterbi,
+    Posterior,
+}
+
+#[derive(Args, Debug)]
+struct FitArgs {
+    /// Observations: CSV with a header row (`-` for standard input) or `.npy`;
+    /// for categorical emissions one column of integer symbols 0..M-1.
+    #[arg(value_name = "DATA")]
+    data: PathBuf,
+    /// Number of hidden states.
+    #[arg(long, value_parser = parse_positive)]
+    states: usize,
+    /// What each state emits.
+    #[arg(long, value_enum, default_value = "gaussian")]
+    emission: EmissionKind,
+    /// Covariance structure of Gaussian states: full, tied, diag or spherical.
+    #[arg(long, default_value = "full", value_parser = parse_covariance)]
+    covariance: CovarianceType,
+    /// Number of symbols M of categorical emissions (default: largest symbol + 1).
+    #[arg(long, value_parser = parse_positive)]
+    n_symbols: Option<usize>,
+    /// One sequence length per line (default: all rows are one sequence).
+    #[arg(long, value_name = "FILE")]
+    lengths: Option<PathBuf>,
+    /// Number of restarts; the best log-likelihood wins.
+    #[arg(long, default_value_t = 1, value_parser = parse_positive)]
+    n_init: usize,
+    /// Most Baum–Welch iterations per restart.
+    #[arg(long, default_value_t = 100, value_parser = parse_positive)]
+    max_iter: usize,
+    /// Convergence threshold on the change of the mean log-likelihood per observation.
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    tol: f64,
+    /// Added to every covariance diagonal (Gaussian emissions).
+    #[arg(long, default_value_t = 1e-6, allow_negative_numbers = true)]
+    reg_covar: f64,
+    /// What to learn, as hmmlearn's letters: s start, t transitions, m means
+    /// (categorical: emission probabilities, also `e`), c covariances.
+    #[arg(long, default_value = "stmc")]
+    learn: String,
+    /// Start from this saved HMM (all its parameters; one restart).
+    #[arg(long, value_name = "MODEL.json")]
+    init_model: Option<PathBuf>,
+    /// Master seed; each restart derives its own.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Use only these columns (comma-separated names).
+    #[arg(long, value_delimiter = ',', value_name = "a,b,c")]
+    columns: Option<Vec<String>>,
+    /// Save the fitted model here (JSON).
+    #[arg(short = 'o', long = "output", value_name = "MODEL.json")]
+    output: Option<PathBuf>,
+    /// Print one JSON object with the fit summary on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Write the best restart's convergence trace as CSV.
+    #[arg(long, value_name = "TRACE.csv")]
+    trace: Option<PathBuf>,
+    /// One line per iteration on stderr.
+    #[arg(short, long, conflicts_with = "quiet")]
+    verbose: bool,
+    /// Nothing on stderr but errors.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct DecodeArgs {
+    /// A model saved by `emkit hmm fit -o`.
+    #[arg(value_name = "MODEL")]
+    model: PathBuf,
+    /// Observations (CSV with a header row, `-` for standard input, or `.npy`).
+    #[arg(value_name = "DATA")]
+    data: PathBuf,
+    /// viterbi: the most probable path; posterior: the most probable state at
+    /// each step, with every state's probability.
+    #[arg(long, value_enum, default_value = "viterbi", conflicts_with = "filter")]
+    algorithm: Algorithm,
+    /// Causal (forward-only) state probabilities: each step sees only the
+    /// observations up to it (online regime detection).
+    #[arg(long)]
+    filter: bool,
+    /// One sequence length per line (default: all rows are one sequence).
+    #[arg(long, value_name = "FILE")]
+    lengths: Option<PathBuf>,
+    /// Use these columns (default: the model's feature names, else all columns).
+    #[arg(long, value_delimiter = ',', value_name = "a,b,c")]
+    columns: Option<Vec<String>>,
+    /// Write here instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "OUT.csv")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ScoreArgs {
+    /// A model saved by `emkit hmm fit -o`.
+    #[arg(value_name = "MODEL")]
+    model: PathBuf,
+    /// Observations (CSV with a header row, `-` for standard input, or `.npy`).
+    #[arg(value_name = "DATA")]
+    data: PathBuf,
+    /// One sequence length per line (default: all rows are one sequence).
+    #[arg(long, value_name = "FILE")]
+    lengths: Option<PathBuf>,
+    /// Use these columns (default: the model's feature names, else all columns).
+    #[arg(long, value_delimiter = ',', value_name = "a,b,c")]
+    columns: Option<Vec<String>>,
+    /// Print one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct SampleArgs {
+    /// A model saved by `emkit hmm fit -o`.
+    #[arg(value_name = "MODEL")]
+    model: PathBuf,
+    /// Length of the sequence.
+    #[arg(short = 'n', long = "n-samples")]
+    n: usize,
+    /// Seed of the random draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write here instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "OUT.csv")]
+    output: Option<PathBuf>,
+}
+
+pub fn run(args: HmmArgs) -> Result<()> {
+    match args.command {
+        HmmCommand::Fit(a) => fit(a),
+        HmmCommand::Decode(a) => decode(a),
+        HmmCommand::Score(a) => score(a),
+        HmmCommand::Sample(a) => sample(a),
+    }
+}
+
+/// Reads a lengths file: one positive whole number per line (blank lines
+/// skipped; an optional first line that is a column name).
+fn read_lengths(path: &Path) -> Result<Vec<usize>> {
+    let name = display_name(path);
+    let text = fs::read_to_string(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            input_error(format!("{name}: no such lengths file; check the path"))
+        } else {
+            input_error(format!("{name}: cannot read: {e}"))
+        }
+    })?;
+    let mut lengths = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let cell = line.trim();
+        if cell.is_empty() {
+            continue;
+        }
+        match cell.parse::<usize>() {
+            Ok(0) => {
+                return Err(input_error(format!(
+                    "{name}: line {}: a sequence length of 0; every sequence needs at least one row",
+                    i + 1
+                )))
+            }
+            Ok(l) => lengths.push(l),
+            Err(_) if i == 0 && cell.chars().all(|c| c.is_alphabetic() || c == '_') => {}
+            Err(_) => {
+                return Err(input_error(format!(
+                    "{name}: line {}: {cell:?} is not a whole number; give one sequence length per line",
+                    i + 1
+                )))
+            }
+        }
+    }
+    if lengths.is_empty() {
+        return Err(input_error(format!(
+            "{name}: no lengths; give one sequence length per line"
+        )));
+    }
+    Ok(lengths)
+}
+
+/// The data split into sequences by `--lengths`, with both files named in errors.
+fn sequences<'a>(
+    data: emkit::DataRef<'a>,
+    lengths: &'a Option<Vec<usize>>,
+    lengths_path: Option<&Path>,
+    data_name: &str,
+) -> Result<Sequences<'a>> {
+    match (lengths, lengths_path) {
+        (Some(l), Some(p)) => Sequences::new(data, l)
+            .map_err(|e| input_error(format!("{} (with {data_name}): {e}", display_name(p)))),
+        _ => Ok(Sequences::one(data)),
+    }
+}
+
+fn read_hmm(path: &Path) -> Result<HmmFile> {
+    let name = display_name(path);
+    let text = fs::read_to_string(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            input_error(format!("{name}: no such model file; check the path"))
+        } else {
+            input_error(format!("{name}: cannot read model file: {e}"))
+        }
+    })?;
+    HmmFile::from_json_str(&text).map_err(|e| input_error(format!("{name}: {e}")))
+}
+
+fn fit(args: FitArgs) -> Result<()> {
+    for path in [&args.output, &args.trace].into_iter().flatten() {
+        check_output_path(path)?;
+    }
+    if !(args.tol >= 0.0 && args.tol.is_finite()) {
+        return Err(input_error(format!(
+            "--tol must be a finite number >= 0, got {}",
+            args.tol
+        )));
+    }
+    if !(args.reg_covar >= 0.0 && args.reg_covar.is_finite()) {
+        return Err(input_error(format!(
+            "--reg-covar must be a finite number >= 0, got {}",
+            args.reg_covar
+        )));
+    }
+    let learn: Learn = args
+        .learn
+        .parse()
+        .map_err(|e| input_error(format!("--learn: {e}")))?;
+    let init = args.init_model.as_deref().map(read_hmm).transpose()?;
+    let name = display_name(&args.data);
+    let table = read_data(&args.data, args.columns.as_deref())?;
+    let lengths = args.lengths.as_deref().map(read_lengths).transpose()?;
+    let seqs = sequences(table.data.view(), &lengths, args.lengths.as_deref(), &name)?;
+    let verbosity = Verbosity::from_flags(args.verbose, args.quiet);
+    let mut progress = FitProgress::new(verbosity);
+    rayon::broadcast(|_| ());
+    let started = Instant::now();
+    let context = |e: emkit::Error| {
+        let e = anyhow::Error::new(e);
+        if exit_code(&e) == 2 {
+            e.context(name.clone())
+        } else {
+            e.context(format!("{name}: fit failed"))
+        }
+    };
+    let fitted: AnyFit = match args.emission {
+        EmissionKind::Gaussian => {
+            let mut b = GaussianHmm::builder(args.states)
+                .covariance(args.covariance)
+                .reg_covar(args.reg_covar);
+            if let Some(file) = &init {
+                let AnyHmm::Gaussian(m) = &file.model else {
+                    return Err(input_error(
+                        "--init-model holds a categorical HMM; use --emission categorical",
+                    ));
+                };
+                b = b.covariance(m.emission().covariance_type());
+                b = b.init_model(m.clone());
+            }
+            AnyFit::Gaussian(run_fit(b, &args, learn, &seqs, &mut progress).map_err(context)?)
+        }
+        EmissionKind::Categorical => {
+            let mut b = CategoricalHmm::builder(args.states);
+            if let Some(m) = args.n_symbols {
+                b = b.n_symbols(m);
+            }
+            if let Some(file) = &init {
+                let AnyHmm::Categorical(m) = &file.model else {
+                    return Err(input_error(
+                        "--init-model holds a Gaussian HMM; use --emission gaussian",
+                    ));
+                };
+                b = b.init_model(m.clone());
+            }
+            AnyFit::Categorical(run_fit(b, &args, learn, &seqs, &mut progress).map_err(context)?)
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    progress.finish();
+    let summary = fitted.summary(&args, &seqs, &table.names, seconds);
+    if let Some(path) = &args.output {
+        let file = HmmFile {
+            model: fitted.model(),
+            feature_names: Some(table.names.clone()),
+            fit: Some(summary.clone()),
+        };
+        let text = file.to_json_string();
+        write_atomic(path, |out| out.write_all(text.as_bytes()))?;
+    }
+    let report = fitted.report();
+    if let Some(path) = &args.trace {
+        write_atomic(path, |out| {
+            csv_line(
+                out,
+                &[
+                    "iteration".into(),
+                    "mean_log_likelihood".into(),
+                    "change".into(),
+                ],
+            )?;
+            for e in &report.best().trace {
+                let change = e.change.map_or(String::new(), fmt_f64);
+                csv_line(
+                    out,
+                    &[
+                        e.iteration.to_string(),
+                        fmt_f64(e.mean_log_likelihood),
+                        change,
+                    ],
+                )?;
+            }
+            Ok(())
+        })?;
+    }
+    if args.json {
+        let mut out = summary.clone();
+        out["model"] = json!(args.output.as_ref().map(|p| p.display().to_string()));
+        println!(
+            "{}",
+            serde_json::to_string(&out).context("serialising the summary")?
+        );
+    }
+    if verbosity != Verbosity::Quiet {
+        print_summary(
+            &name,
+            &fitted,
+            &summary,
+            &table.names,
+            args.output.as_deref(),
+        );
+    }
+    Ok(())
+}
+
+fn run_fit<E: Emission>(
+    b: HmmBuilder<E>,
+    args: &FitArgs,
+    learn: Learn,
+    seqs: &Sequences<'_>,
+    monitor: &mut dyn Monitor,
+) -> emkit::Result<HmmFit<E>>
+where
+    HmmBuilder<E>: Initialise<E>,
+{
+    b.learn(learn)
+        .n_init(args.n_init)
+        .max_iter(args.max_iter)
+        .tol(args.tol)
+        .seed(args.seed)
+        .fit_with_monitor(seqs, monitor)
+}
+
+enum AnyFit {
+    Gaussian(HmmFit<emkit::hmm::GaussianEmission>),
+    Categorical(HmmFit<emkit::hmm::CategoricalEmission>),
+}
+
+impl AnyFit {
+    fn model(&self) -> AnyHmm {
+        match self {
+            AnyFit::Gaussian(f) => AnyHmm::Gaussian(f.model.clone()),
+            AnyFit::Categorical(f) => AnyHmm::Categorical(f.model.clone()),
+        }
+    }
+
+    fn report(&self) -> &emkit::FitReport {
+        match self {
+            AnyFit::Gaussian(f) => &f.report,
+            AnyFit::Categorical(f) => &f.report,
+        }
+    }
+
+    fn summary(
+        &self,
+        args: &FitArgs,
+        seqs: &Sequences<'_>,
+        names: &[String],
+        seconds: f64,
+    ) -> Value {
+        let (ll, mean, bic, aic) = match self {
+            AnyFit::Gaussian(f) => (
+                f.log_likelihood(),
+                f.mean_log_likelihood(),
+                f.bic(),
+                f.aic(),
+            ),
+            AnyFit::Categorical(f) => (
+                f.log_likelihood(),
+                f.mean_log_likelihood(),
+                f.bic(),
+                f.aic(),
+            ),
+        };
+        let model = self.model();
+        let report = self.report();
+        let best = report.best();
+        let unvisited: Vec<Value> = best
+            .reseeded
+            .iter()
+            .map(|(iteration, state)| json!({"iteration": iteration, "state": state}))
+            .collect();
+        let failed = report.restarts.iter().filter(|r| r.error.is_some()).count();
+        let mut s = json!({
+            "model_type": "hmm",
+            "emission": model.emission_name(),
+            "n_components": model.n_states(),
+            "n_samples": report.n_samples,
+            "n_sequences": seqs.len(),
+            "n_features": model.n_features(),
+            "log_likelihood": ll,
+            "mean_log_likelihood": mean,
+            "bic": bic,
+            "aic": aic,
+            "n_parameters": model.n_parameters(),
+            "n_iter": best.n_iter(),
+            "converged": best.converged(),
+            "stop_reason": stop_name(best.stop),
+            "best_init": report.best_init,
+            "n_init": report.restarts.len(),
+            "failed_restarts": failed,
+            "unvisited": unvisited,
+            "seconds": seconds,
+            "feature_names": names,
+            "data": display_name(&args.data),
+            "learned": args.learn,
+            "seed": args.seed,
+            "tol": args.tol,
+            "max_iter": args.max_iter,
+            "emkit_version": env!("CARGO_PKG_VERSION"),
+        });
+        match &model {
+            AnyHmm::Gaussian(h) => {
+                s["covariance_type"] = json!(h.emission().covariance_type().name());
+                s["reg_covar"] = json!(args.reg_covar);
+            }
+            AnyHmm::Categorical(h) => {
+                s["covariance_type"] = Value::Null;
+                s["n_symbols"] = json!(h.emission().n_symbols());
+            }
+        }
+        s
+    }
+}
+
+fn print_summary(
+    name: &str,
+    fit: &AnyFit,
+    summary: &Value,
+    names: &[String],
+    output: Option<&Path>,
+) {
+    let model = fit.model();
+    let report = fit.report();
+    let best = report.best();
+    let k = model.n_states();
+    let kind = match &model {
+        AnyHmm::Gaussian(h) => format!("Gaussian ({})", h.emission().covariance_type()),
+        AnyHmm::Categorical(h) => format!("categorical ({} symbols)", h.emission().n_symbols()),
+    };
+    eprintln!(
+        "{k}-state {kind} HMM on {} observations in {} sequence(s) of {name}",
+        report.n_samples, summary["n_sequences"]
+    );
+    eprintln!(
+        "  log-likelihood {:.6} (mean {:.6} per observation)  BIC {:.4}  AIC {:.4}  parameters {}",
+        best.log_likelihood,
+        best.mean_log_likelihood,
+        summary["bic"].as_f64().unwrap_or(f64::NAN),
+        summary["aic"].as_f64().unwrap_or(f64::NAN),
+        model.n_parameters()
+    );
+    eprintln!(
+        "  best of {} restart(s): #{} {} in {:.3} s",
+        report.restarts.len(),
+        report.best_init + 1,
+        stop_text(best),
+        summary["seconds"].as_f64().unwrap_or(f64::NAN)
+    );
+    if !best.converged() {
+        eprintln!(
+            "  warning: not converged; raise --max-iter or --tol (the model is still written)"
+        );
+    }
+    if let Some(&(iteration, state)) = best.reseeded.last() {
+        eprintln!(
+            "  note: {} time(s) a state was unvisited or collapsed and kept its emission (last: state {state} at iteration {iteration})",
+            best.reseeded.len()
+        );
+    }
+    if let Some(r) = report.restarts.iter().find(|r| r.error.is_some()) {
+        eprintln!(
+            "  note: a restart failed, e.g. #{}: {}",
+            r.restart + 1,
+            r.error.as_deref().unwrap_or("")
+        );
+    }
+    eprintln!("  state   start  transitions");
+    for i in 0..k {
+        eprint!("  {i:<5} {:>7.4} ", model.start()[i]);
+        for j in 0..k {
+            eprint!(" {:>7.4}", model.transitions()[i * k + j]);
+        }
+        eprintln!();
+    }
+    match &model {
+        AnyHmm::Gaussian(h) => print_means(h, names),
+        AnyHmm::Categorical(h) => {
+            let m = h.emission().n_symbols();
+            eprintln!("  state   emission probabilities of symbols 0..{}", m - 1);
+            for i in 0..k {
+                eprint!("  {i:<5}  ");
+                for s in 0..m {
+                    eprint!(" {:>7.4}", h.emission().probabilities()[i * m + s]);
+                }
+                eprintln!();
+            }
+        }
+    }
+    if let Some(p) = output {
+        eprintln!("  model written to {}", p.display());
+    }
+}
+
+fn print_means(h: &Hmm<emkit::hmm::GaussianEmission>, names: &[String]) {
+    let d = h.n_features();
+    let width = names
+        .iter()
+        .map(|n| n.len())
+        .max()
+        .unwrap_or(0)
+        .clamp(9, 24);
+    eprint!("  state   means\n  {:<5}  ", "");
+    for n in names {
+        eprint!(" {n:>width$}");
+    }
+    eprintln!();
+    for i in 0..h.n_states() {
+        eprint!("  {i:<5}  ");
+        for f in 0..d {
+            eprint!(" {:>width$.4}", h.emission().means()[i * d + f]);
+        }
+        eprintln!();
+    }
+}
+
+/// The model, the data (columns chosen by the model's names) and the lengths.
+fn load(
+    model: &Path,
+    data: &Path,
+    columns: Option<&[String]>,
+    lengths: Option<&Path>,
+) -> Result<(HmmFile, emkit::io::Table, Option<Vec<usize>>)> {
+    let file = read_hmm(model)?;
+    let table = read_data_for_features(
+        data,
+        columns,
+        file.model.n_features(),
+        file.feature_names.as_deref(),
+    )?;
+    let lengths = lengths.map(read_lengths).transpose()?;
+    Ok((file, table, lengths))
+}
+
+/// A library error about the data, named after the data file.
+fn data_error(name: &str) -> impl Fn(emkit::Error) -> anyhow::Error + '_ {
+    move |e| input_error(format!("{name}: {e}"))
+}
+
+fn decode(args: DecodeArgs) -> Result<()> {
+    if let Some(p) = &args.output {
+        check_output_path(p)?;
+    }
+    let (file, table, lengths) = load(
+        &args.model,
+        &args.data,
+        args.columns.as_deref(),
+        args.lengths.as_deref(),
+    )?;
+    let name = display_name(&args.data);
+    let seqs = sequences(table.data.view(), &lengths, args.lengths.as_deref(), &name)?;
+    let model = &file.model;
+    let k = model.n_states();
+    let (states, proba) = if args.filter {
+        let p = model.filter(&seqs).map_err(data_error(&name))?;
+        (argmax_rows(&p), Some(p))
+    } else if args.algorithm == Algorithm::Posterior {
+        let p = model.predict_proba(&seqs).map_err(data_error(&name))?;
+        (argmax_rows(&p), Some(p))
+    } else {
+        (model.decode(&seqs).map_err(data_error(&name))?.1, None)
+    };
+    write_output(args.output.as_deref(), |out| {
+        let mut header = vec!["state".to_string()];
+        if proba.is_some() {
+            header.extend((0..k).map(|j| format!("proba_{j}")));
+        }
+        csv_line(out, &header)?;
+        for (t, s) in states.iter().enumerate() {
+            let mut row = vec![s.to_string()];
+            if let Some(p) = &proba {
+                row.extend(p.row(t).iter().map(|&v| fmt_f64(v)));
+            }
+            csv_line(out, &row)?;
+        }
+        Ok(())
+    })
+}
+
+fn argmax_rows(p: &emkit::Matrix) -> Vec<usize> {
+    (0..p.n_rows())
+        .map(|t| {
+            let row = p.row(t);
+            (0..row.len()).fold(0, |b, j| if row[j] > row[b] { j } else { b })
+        })
+        .collect()
+}
+
+fn score(args: ScoreArgs) -> Result<()> {
+    let (file, table, lengths) = load(
+        &args.model,
+        &args.data,
+        args.columns.as_deref(),
+        args.lengths.as_deref(),
+    )?;
+    let name = display_name(&args.data);
+    let seqs = sequences(table.data.view(), &lengths, args.lengths.as_deref(), &name)?;
+    let model = &file.model;
+    let ll = model.score(&seqs).map_err(data_error(&name))?;
+    let n = seqs.n_samples();
+    if args.json {
+        let p = model.n_parameters();
+        let out = json!({
+            "n_samples": n,
+            "n_sequences": seqs.len(),
+            "n_features": model.n_features(),
+            "log_likelihood": ll,
+            "mean_log_likelihood": ll / n as f64,
+            "bic": emkit::select::bic(ll, p, n),
+            "aic": emkit::select::aic(ll, p),
+            "n_parameters": p,
+        });
+        println!("{out}");
+    } else {
+        println!("{ll}");
+        eprintln!(
+            "total log-likelihood of {name} ({n} observations in {} sequence(s)) under {}",
+            seqs.len(),
+            display_name(&args.model)
+        );
+    }
+    Ok(())
+}
+
+fn sample(args: SampleArgs) -> Result<()> {
+    if let Some(p) = &args.output {
+        check_output_path(p)?;
+    }
+    let file = read_hmm(&args.model)?;
+    let d = file.model.n_features();
+    let names = file
+        .feature_names
+        .clone()
+        .unwrap_or_else(|| match &file.model {
+            AnyHmm::Categorical(_) => vec!["symbol".into()],
+            AnyHmm::Gaussian(_) => (0..d).map(|i| format!("x{i}")).collect(),
+        });
+    let (x, states) = file.model.sample(args.n, args.seed);
+    write_output(args.output.as_deref(), |out| {
+        let mut header = names.clone();
+        header.push("state".into());
+        csv_line(out, &header)?;
+        for (t, s) in states.iter().enumerate() {
+            let mut row: Vec<String> = x.row(t).iter().map(|&v| fmt_f64(v)).collect();
+            row.push(s.to_string());
+            csv_line(out, &row)?;
+        }
+        Ok(())
+    })
+}
