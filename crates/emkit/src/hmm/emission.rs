@@ -217,6 +217,28 @@ impl Emission for GaussianEmission {
                 obs.rows(start, end),
                 &mut stats.0.scratch,
                 &mut out[start * k..end * k],
+                None,
+            );
+        }
+    }
+
+    fn scaled_probabilities(
+        &self,
+        obs: DataRef<'_>,
+        stats: &mut GaussianStats,
+        out: &mut [f64],
+        log_scale: &mut [f64],
+    ) {
+        let (n, k) = (obs.n_rows(), self.n_states());
+        for start in (0..n).step_by(BLOCK_ROWS) {
+            let end = (start + BLOCK_ROWS).min(n);
+            component_log_densities(
+                self.path,
+                &self.model,
+                obs.rows(start, end),
+                &mut stats.0.scratch,
+                &mut out[start * k..end * k],
+                Some(&mut log_scale[start..end]),
             );
         }
     }
@@ -370,12 +392,15 @@ pub struct CategoricalEmission {
     /// `K × M`.
     probabilities: Vec<f64>,
     log_probabilities: Vec<f64>,
+    /// `M × K`: the probabilities transposed, so that one observation's
+    /// emission row is contiguous.
+    by_symbol: Vec<f64>,
 }
 
 /// Statistics of categorical emissions: expected symbol counts per state.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CategoricalStats {
-    /// `K × M`: `Σ_t P(state_t = j | x) · [x_t = m]`.
+    /// `M × K`: `Σ_t P(state_t = j | x) · [x_t = m]`.
     counts: Vec<f64>,
 }
 
@@ -396,12 +421,26 @@ impl CategoricalEmission {
             });
         }
         super::check_distributions("emission_probabilities", &probabilities, n_symbols)?;
-        let log_probabilities = probabilities.iter().map(|p| p.ln()).collect();
-        Ok(CategoricalEmission {
+        let mut e = CategoricalEmission {
             n_symbols,
+            log_probabilities: vec![0.0; probabilities.len()],
+            by_symbol: vec![0.0; probabilities.len()],
             probabilities,
-            log_probabilities,
-        })
+        };
+        e.refresh();
+        Ok(e)
+    }
+
+    /// Recomputes the logarithms and the transposed copy.
+    fn refresh(&mut self) {
+        let (k, m) = (self.n_states(), self.n_symbols);
+        for j in 0..k {
+            for s in 0..m {
+                let p = self.probabilities[j * m + s];
+                self.log_probabilities[j * m + s] = p.ln();
+                self.by_symbol[s * k + j] = p;
+            }
+        }
     }
 
     /// Number of symbols `M`.
@@ -486,22 +525,20 @@ impl Emission for CategoricalEmission {
     ) {
         // Probabilities are at most one and a symbol no state emits is the
         // recursion's business: no scaling needed.
-        let (k, m) = (self.n_states(), self.n_symbols);
-        for (t, &x) in obs.values().iter().enumerate() {
+        let k = self.n_states();
+        for (row, &x) in out.chunks_exact_mut(k).zip(obs.values()) {
             let s = Self::symbol(x);
-            for j in 0..k {
-                out[t * k + j] = self.probabilities[j * m + s];
-            }
+            row.copy_from_slice(&self.by_symbol[s * k..(s + 1) * k]);
         }
         log_scale[..obs.n_rows()].fill(0.0);
     }
 
     fn accumulate(&self, obs: DataRef<'_>, posteriors: &[f64], stats: &mut CategoricalStats) {
-        let (k, m) = (self.n_states(), self.n_symbols);
-        for (t, &x) in obs.values().iter().enumerate() {
+        let k = self.n_states();
+        for (post, &x) in posteriors.chunks_exact(k).zip(obs.values()) {
             let s = Self::symbol(x);
-            for j in 0..k {
-                stats.counts[j * m + s] += posteriors[t * k + j];
+            for (c, p) in stats.counts[s * k..(s + 1) * k].iter_mut().zip(post) {
+                *c += p;
             }
         }
     }
@@ -519,19 +556,17 @@ impl Emission for CategoricalEmission {
             return Ok(kept);
         }
         for j in 0..k {
-            let row = &stats.counts[j * m..(j + 1) * m];
-            let mass: f64 = row.iter().sum();
+            let mass: f64 = (0..m).map(|s| stats.counts[s * k + j]).sum();
             // NaN masses count as unvisited too.
             if mass.is_nan() || mass <= UNVISITED_SHARE * total {
                 kept.push(j);
                 continue;
             }
             for s in 0..m {
-                let p = row[s] / mass;
-                self.probabilities[j * m + s] = p;
-                self.log_probabilities[j * m + s] = p.ln();
+                self.probabilities[j * m + s] = stats.counts[s * k + j] / mass;
             }
         }
+        self.refresh();
         Ok(kept)
     }
 

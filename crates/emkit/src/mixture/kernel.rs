@@ -229,21 +229,24 @@ macro_rules! by_dimension {
 
 /// Per-component log-densities `ln N(x_r | μ_j, Σ_j)` (weights left out) of a
 /// block of at most [`BLOCK_ROWS`] rows, written row-major (`n × k`) into
-/// `out`: the emission probabilities of a Gaussian HMM.
+/// `out`: the emission probabilities of a Gaussian HMM. With `log_scale`,
+/// `out` gets `exp(ln N − m_r)` instead, with `m_r` the row's largest
+/// log-density (0 when it is not finite) written to `log_scale[r]`.
 pub(crate) fn component_log_densities(
     path: Path,
     model: &GaussianMixture,
     rows: DataRef<'_>,
     s: &mut Scratch,
     out: &mut [f64],
+    log_scale: Option<&mut [f64]>,
 ) {
     match path {
-        Path::Portable => densities_impl(Portable, model, rows, s, out),
+        Path::Portable => densities_impl(Portable, model, rows, s, out, log_scale),
         // SAFETY: as in `posterior_block`.
         #[cfg(target_arch = "x86_64")]
-        Path::Avx2(t) => unsafe { densities_avx2(t, model, rows, s, out) },
+        Path::Avx2(t) => unsafe { densities_avx2(t, model, rows, s, out, log_scale) },
         #[cfg(target_arch = "x86_64")]
-        Path::Avx512(t) => unsafe { densities_avx512(t, model, rows, s, out) },
+        Path::Avx512(t) => unsafe { densities_avx512(t, model, rows, s, out, log_scale) },
     }
 }
 
@@ -255,8 +258,9 @@ unsafe fn densities_avx2(
     rows: DataRef<'_>,
     s: &mut Scratch,
     out: &mut [f64],
+    log_scale: Option<&mut [f64]>,
 ) {
-    densities_impl(t, model, rows, s, out)
+    densities_impl(t, model, rows, s, out, log_scale)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -267,8 +271,9 @@ unsafe fn densities_avx512(
     rows: DataRef<'_>,
     s: &mut Scratch,
     out: &mut [f64],
+    log_scale: Option<&mut [f64]>,
 ) {
-    densities_impl(t, model, rows, s, out)
+    densities_impl(t, model, rows, s, out, log_scale)
 }
 
 #[inline(always)]
@@ -278,8 +283,18 @@ fn densities_impl<S: Simd>(
     rows: DataRef<'_>,
     s: &mut Scratch,
     out: &mut [f64],
+    log_scale: Option<&mut [f64]>,
 ) {
-    by_dimension!(model.n_features(), densities_d, v, model, rows, s, out)
+    by_dimension!(
+        model.n_features(),
+        densities_d,
+        v,
+        model,
+        rows,
+        s,
+        out,
+        log_scale
+    )
 }
 
 #[inline(always)]
@@ -289,6 +304,7 @@ fn densities_d<S: Simd, const D: usize>(
     rows: DataRef<'_>,
     s: &mut Scratch,
     out: &mut [f64],
+    log_scale: Option<&mut [f64]>,
 ) {
     let d = if D == 0 { model.n_features() } else { D };
     let (n, k) = (rows.n_rows(), model.n_components());
@@ -305,6 +321,30 @@ fn densities_d<S: Simd, const D: usize>(
         &mut s.diff[..d * nch],
         lp,
     );
+    if let Some(log_scale) = log_scale {
+        let max = &mut s.max[..nch];
+        max.fill([f64::NEG_INFINITY; LANES]);
+        for j in 0..k {
+            for (x, m) in lp[j * nch..(j + 1) * nch].iter().zip(max.iter_mut()) {
+                v.store(m, v.max(v.load(x), v.load(m)));
+            }
+        }
+        // A row no state gives any density keeps its −∞ (scale 0); the
+        // recursion then falls back to log space.
+        let (lowest, zero) = (v.splat(f64::MIN), v.splat(0.0));
+        for m in max.iter_mut() {
+            let x = v.load(m);
+            v.store(m, v.select_lt(x, lowest, zero, x));
+        }
+        for j in 0..k {
+            for (x, m) in lp[j * nch..(j + 1) * nch].iter_mut().zip(max.iter()) {
+                v.store(x, v.exp(v.sub(v.load(x), v.load(m))));
+            }
+        }
+        for r in 0..n {
+            log_scale[r] = max[r / LANES][r % LANES];
+        }
+    }
     for j in 0..k {
         for r in 0..n {
             out[r * k + j] = lp[j * nch + r / LANES][r % LANES];
