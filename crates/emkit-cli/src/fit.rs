@@ -108,6 +108,7 @@ pub fn run(args: FitArgs) -> Result<()> {
             model: fitted.model.clone(),
             feature_names: Some(table.names.clone()),
             fit: Some(summary.clone()),
+            anomaly_threshold: None,
             extra: Default::default(),
         };
         let text = file.to_json_string();
