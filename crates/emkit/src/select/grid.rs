@@ -144,6 +144,22 @@ impl Selection {
 /// depend on the thread count. A cell whose fit fails is recorded as failed
 /// and the others go on. Errors are returned only for a bad configuration or
 /// data that no cell could use (empty, non-finite).
+///
+/// ```
+/// use emkit::select::{select, SelectConfig};
+/// use emkit::{DataRef, GaussianMixture};
+///
+/// // Two groups of six on a line.
+/// let x = [0.0, 0.4, -0.3, 0.2, -0.5, 0.1, 3.0, 3.4, 2.7, 3.2, 2.5, 3.1];
+/// let data = DataRef::new(&x, 12, 1)?;
+/// let config = SelectConfig { n_components: 1..=3, ..SelectConfig::default() };
+/// let selection = select(data, &config, &GaussianMixture::builder(1).n_init(3))?;
+/// assert_eq!(selection.cells.len(), 12); // k = 1..3 × four covariance types
+/// let (best, fit) = selection.best().expect("some fit qualifies");
+/// assert_eq!(best.n_components, 2);
+/// assert!(fit.icl >= fit.bic);
+/// # Ok::<(), emkit::Error>(())
+/// ```
 pub fn select(
     data: DataRef<'_>,
     config: &SelectConfig,
