@@ -300,12 +300,10 @@ pub fn parse_init(s: &str) -> Result<Init, String> {
     })
 }
 
-/// The options every command that fits a mixture takes.
+/// The restart and convergence options of every command that fits mixtures
+/// (`fit`, `select`, `anomalies`).
 #[derive(Args, Debug, Clone)]
-pub struct FitOptions {
-    /// Covariance structure: full, tied, diag or spherical.
-    #[arg(long, default_value = "full", value_parser = parse_covariance)]
-    pub covariance: CovarianceType,
+pub struct EmOptions {
     /// Number of restarts; the best log-likelihood wins.
     #[arg(long, default_value_t = 1, value_parser = parse_positive)]
     pub n_init: usize,
@@ -321,25 +319,61 @@ pub struct FitOptions {
     /// Initialisation: kmeans, kmeans++, random or random-from-data.
     #[arg(long, default_value = "kmeans", value_parser = parse_init)]
     pub init: Init,
-    /// Start from this saved model instead (a warm start; one restart).
-    #[arg(long, value_name = "MODEL.json")]
-    pub init_model: Option<PathBuf>,
     /// Master seed; each restart derives its own.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
 
-impl FitOptions {
-    /// The library builder for `k` components.
-    pub fn builder(&self, k: usize) -> Result<GaussianMixtureBuilder> {
-        let mut b = GaussianMixture::builder(k)
-            .covariance(self.covariance)
+/// `--tol` and `--reg-covar` must be finite and non-negative.
+pub fn check_tol_and_reg_covar(tol: f64, reg_covar: f64) -> Result<()> {
+    if !(tol >= 0.0 && tol.is_finite()) {
+        return Err(input_error(format!(
+            "--tol must be a finite number >= 0, got {tol}"
+        )));
+    }
+    if !(reg_covar >= 0.0 && reg_covar.is_finite()) {
+        return Err(input_error(format!(
+            "--reg-covar must be a finite number >= 0, got {reg_covar}"
+        )));
+    }
+    Ok(())
+}
+
+impl EmOptions {
+    /// Checks the ranges clap cannot (before any data is read).
+    pub fn validate(&self) -> Result<()> {
+        check_tol_and_reg_covar(self.tol, self.reg_covar)
+    }
+
+    /// The library builder for `k` components with these settings.
+    pub fn builder(&self, k: usize) -> GaussianMixtureBuilder {
+        GaussianMixture::builder(k)
             .n_init(self.n_init)
             .max_iter(self.max_iter)
             .tol(self.tol)
             .reg_covar(self.reg_covar)
             .init(self.init.clone())
-            .seed(self.seed);
+            .seed(self.seed)
+    }
+}
+
+/// The options of a single fit: covariance, restarts and convergence, warm start.
+#[derive(Args, Debug, Clone)]
+pub struct FitOptions {
+    /// Covariance structure: full, tied, diag or spherical.
+    #[arg(long, default_value = "full", value_parser = parse_covariance)]
+    pub covariance: CovarianceType,
+    #[command(flatten)]
+    pub em: EmOptions,
+    /// Start from this saved model instead (a warm start; one restart).
+    #[arg(long, value_name = "MODEL.json")]
+    pub init_model: Option<PathBuf>,
+}
+
+impl FitOptions {
+    /// The library builder for `k` components.
+    pub fn builder(&self, k: usize) -> Result<GaussianMixtureBuilder> {
+        let mut b = self.em.builder(k).covariance(self.covariance);
         if let Some(path) = &self.init_model {
             let file = read_model(path)?;
             b = b

@@ -10,8 +10,8 @@ use emkit::{MixtureFit, RestartReport, StopReason};
 use serde_json::{json, Value};
 
 use crate::common::{
-    check_output_path, csv_line, display_name, exit_code, fmt_f64, input_error, parse_positive,
-    read_data, write_atomic, FitOptions,
+    check_output_path, csv_line, display_name, exit_code, fmt_f64, parse_positive, read_data,
+    write_atomic, FitOptions,
 };
 use crate::progress::{FitProgress, Verbosity};
 
@@ -68,18 +68,7 @@ pub fn run(args: FitArgs) -> Result<()> {
     for path in [&args.output, &args.trace].into_iter().flatten() {
         check_output_path(path)?;
     }
-    if !(args.options.tol >= 0.0 && args.options.tol.is_finite()) {
-        return Err(input_error(format!(
-            "--tol must be a finite number >= 0, got {}",
-            args.options.tol
-        )));
-    }
-    if !(args.options.reg_covar >= 0.0 && args.options.reg_covar.is_finite()) {
-        return Err(input_error(format!(
-            "--reg-covar must be a finite number >= 0, got {}",
-            args.options.reg_covar
-        )));
-    }
+    args.options.em.validate()?;
     let name = display_name(&args.data);
     let table = read_data(&args.data, args.columns.as_deref())?;
     let data = table.data.view();
@@ -108,6 +97,7 @@ pub fn run(args: FitArgs) -> Result<()> {
             model: fitted.model.clone(),
             feature_names: Some(table.names.clone()),
             fit: Some(summary.clone()),
+            anomaly_threshold: None,
             extra: Default::default(),
         };
         let text = file.to_json_string();
@@ -185,11 +175,11 @@ fn summary_json(args: &FitArgs, fit: &MixtureFit, names: &[String], seconds: f64
         "seconds": seconds,
         "feature_names": names,
         "data": display_name(&args.data),
-        "init": if args.options.init_model.is_some() { "model".to_string() } else { args.options.init.name().to_string() },
-        "seed": args.options.seed,
-        "tol": args.options.tol,
-        "max_iter": args.options.max_iter,
-        "reg_covar": args.options.reg_covar,
+        "init": if args.options.init_model.is_some() { "model".to_string() } else { args.options.em.init.name().to_string() },
+        "seed": args.options.em.seed,
+        "tol": args.options.em.tol,
+        "max_iter": args.options.em.max_iter,
+        "reg_covar": args.options.em.reg_covar,
         "emkit_version": env!("CARGO_PKG_VERSION"),
     })
 }

@@ -15,8 +15,9 @@ use emkit::{CovarianceType, Monitor};
 use serde_json::{json, Value};
 
 use crate::common::{
-    check_output_path, csv_line, display_name, exit_code, fmt_f64, input_error, parse_covariance,
-    parse_positive, read_data, read_data_for_features, write_atomic, write_output,
+    check_output_path, check_tol_and_reg_covar, csv_line, display_name, exit_code, fmt_f64,
+    input_error, parse_covariance, parse_positive, read_data, read_data_for_features, write_atomic,
+    write_output,
 };
 use crate::fit::{stop_name, stop_text};
 use crate::progress::{FitProgress, Verbosity};
@@ -257,18 +258,7 @@ fn fit(args: FitArgs) -> Result<()> {
     for path in [&args.output, &args.trace].into_iter().flatten() {
         check_output_path(path)?;
     }
-    if !(args.tol >= 0.0 && args.tol.is_finite()) {
-        return Err(input_error(format!(
-            "--tol must be a finite number >= 0, got {}",
-            args.tol
-        )));
-    }
-    if !(args.reg_covar >= 0.0 && args.reg_covar.is_finite()) {
-        return Err(input_error(format!(
-            "--reg-covar must be a finite number >= 0, got {}",
-            args.reg_covar
-        )));
-    }
+    check_tol_and_reg_covar(args.tol, args.reg_covar)?;
     let learn: Learn = args
         .learn
         .parse()

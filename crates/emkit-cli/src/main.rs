@@ -4,11 +4,13 @@
 //! progress and presentation. Exit codes: 0 success, 2 usage or input error,
 //! 1 anything else.
 
+mod anomalies;
 mod apply;
 mod common;
 mod fit;
 mod hmm;
 mod progress;
+mod select;
 
 use std::process::ExitCode;
 
@@ -32,6 +34,10 @@ enum Command {
     Score(apply::ScoreArgs),
     /// Draw samples from a saved model.
     Sample(apply::SampleArgs),
+    /// Fit a grid of component counts and covariance types; pick the best by BIC, AIC or ICL.
+    Select(select::SelectArgs),
+    /// Flag rows of low density under a fitted or saved mixture.
+    Anomalies(anomalies::AnomaliesArgs),
     /// Hidden Markov models: fit, decode, score, sample.
     Hmm(hmm::HmmArgs),
 }
@@ -41,14 +47,24 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
         Err(e) => {
-            // clap's own message, kept to its first line so every error is one line.
+            // clap's own message on one line: its first line, plus the indented
+            // lines right under it (the names of missing arguments), not the usage.
             let text = e.to_string();
-            let first = text
-                .lines()
+            let mut lines = text.lines();
+            let mut message = lines
                 .next()
                 .unwrap_or("")
-                .trim_start_matches("error: ");
-            eprintln!("emkit: error: {first} (see emkit --help)");
+                .trim_start_matches("error: ")
+                .trim_end_matches(':')
+                .to_string();
+            let details: Vec<&str> = lines
+                .take_while(|l| l.starts_with(char::is_whitespace) && !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            if !details.is_empty() {
+                message = format!("{message}: {}", details.join(", "));
+            }
+            eprintln!("emkit: error: {message} (see emkit --help)");
             return ExitCode::from(2);
         }
     };
@@ -57,6 +73,8 @@ fn main() -> ExitCode {
         Command::Predict(args) => apply::predict(args),
         Command::Score(args) => apply::score(args),
         Command::Sample(args) => apply::sample(args),
+        Command::Select(args) => select::run(args),
+        Command::Anomalies(args) => anomalies::run(args),
         Command::Hmm(args) => hmm::run(args),
     };
     match outcome {

@@ -133,3 +133,63 @@ impl Drop for FitProgress {
         self.finish();
     }
 }
+
+/// A bar counting finished pieces of work that run in parallel (the cells of
+/// `emkit select`): on a terminal at normal verbosity, once the work has taken
+/// more than a moment; `tick` may be called from any thread.
+pub struct CountProgress {
+    show: bool,
+    started: Instant,
+    total: u64,
+    what: &'static str,
+    done: std::sync::atomic::AtomicU64,
+    bar: std::sync::Mutex<Option<ProgressBar>>,
+}
+
+impl CountProgress {
+    pub fn new(total: usize, what: &'static str, verbosity: Verbosity) -> Self {
+        CountProgress {
+            show: verbosity == Verbosity::Normal && std::io::stderr().is_terminal(),
+            started: Instant::now(),
+            total: total as u64,
+            what,
+            done: Default::default(),
+            bar: Default::default(),
+        }
+    }
+
+    /// One more piece finished.
+    pub fn tick(&self) {
+        let done = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if !self.show {
+            return;
+        }
+        // A poisoned lock only means another tick panicked: skip the bar.
+        let Ok(mut bar) = self.bar.lock() else { return };
+        if bar.is_none() && self.started.elapsed() >= BAR_DELAY {
+            let b = ProgressBar::new(self.total);
+            b.set_style(
+                ProgressStyle::with_template(&format!(
+                    "{{spinner}} {{pos}}/{{len}} {} done [{{bar:30}}] {{elapsed}}",
+                    self.what
+                ))
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            b.enable_steady_tick(Duration::from_millis(120));
+            *bar = Some(b);
+        }
+        if let Some(b) = bar.as_ref() {
+            b.set_position(done);
+        }
+    }
+
+    /// Removes the bar before the summary is printed.
+    pub fn finish(&self) {
+        if let Ok(mut bar) = self.bar.lock() {
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+        }
+    }
+}

@@ -1,56 +1,12 @@
 //! The real `emkit` binary, run as a user would.
 
 use std::fs;
-use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use serde_json::Value;
 
-fn emkit() -> Command {
-    Command::cargo_bin("emkit").unwrap()
-}
+mod common;
 
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data")
-        .join(name)
-}
-
-fn reference(name: &str) -> Value {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../emkit/tests/reference")
-        .join(name);
-    serde_json::from_str(&fs::read_to_string(p).unwrap()).unwrap()
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(args: &[&str]) -> Run {
-    run_with_stdin(args, "")
-}
-
-fn run_with_stdin(args: &[&str], stdin: &str) -> Run {
-    let out = emkit().args(args).write_stdin(stdin).output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
-
-fn json_of(r: &Run) -> Value {
-    // The contract: stdout is exactly one JSON object.
-    assert_eq!(r.stdout.lines().count(), 1, "stdout: {}", r.stdout);
-    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::{data, json_of, reference, run, run_with_stdin, s};
 
 #[test]
 fn fit_json_has_the_contract_keys_and_matches_scikit_learn() {
@@ -588,4 +544,415 @@ fn warm_start_from_a_saved_model() {
     .abs();
     // Both sit at the same optimum, within the first fit's stopping tolerance.
     assert!(gap < 1e-6);
+}
+
+/// scikit-learn's reference settings (tests/reference/README.md).
+const REFERENCE_FIT: [&str; 6] = ["--n-init", "20", "--tol", "1e-8", "--max-iter", "1000"];
+
+#[test]
+fn select_json_contract_reference_pick_and_best_model() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["faithful", "iris"] {
+        let best_path = dir.path().join(format!("{name}-best.json"));
+        let csv = data(&format!("{name}.csv"));
+        let mut args = vec![
+            "select",
+            s(&csv),
+            "--k",
+            "1..6",
+            "-o",
+            s(&best_path),
+            "--json",
+            "-q",
+        ];
+        args.extend(REFERENCE_FIT);
+        let r = run(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stderr.is_empty(), "-q prints nothing: {}", r.stderr);
+        let j = json_of(&r);
+        assert_eq!(j["criterion"], "bic");
+        let best = &j["best"];
+        for key in [
+            "k",
+            "covariance_type",
+            "bic",
+            "aic",
+            "icl",
+            "mean_log_likelihood",
+        ] {
+            assert!(best.get(key).is_some(), "best lacks {key}");
+        }
+        let table = j["table"].as_array().unwrap();
+        assert_eq!(table.len(), 24, "k 1..6 x 4 covariance types");
+        for cell in table {
+            for key in [
+                "k",
+                "covariance_type",
+                "bic",
+                "aic",
+                "icl",
+                "mean_log_likelihood",
+                "status",
+                "log_likelihood",
+                "n_parameters",
+                "converged",
+                "stop_reason",
+                "error",
+            ] {
+                assert!(cell.get(key).is_some(), "cell lacks {key}: {cell}");
+            }
+            assert!(
+                ["ok", "degenerate"].contains(&cell["status"].as_str().unwrap()),
+                "{cell}"
+            );
+            assert!(cell["error"].is_null());
+            // ICL adds twice a non-negative entropy to BIC.
+            assert!(cell["icl"].as_f64().unwrap() >= cell["bic"].as_f64().unwrap());
+        }
+        // The pick: scikit-learn's BIC-best over the fits it does not flag.
+        let want = &reference(&format!("{name}.gmm.json"))["best_bic"]
+            ["overall_excluding_degenerate_suspect"];
+        assert_eq!(best["k"], want["k"], "{name}");
+        assert_eq!(best["covariance_type"], want["covariance_type"], "{name}");
+        // The pick is the non-degenerate cell with the lowest BIC.
+        let lowest = table
+            .iter()
+            .filter(|c| c["status"] == "ok")
+            .map(|c| c["bic"].as_f64().unwrap())
+            .fold(f64::INFINITY, f64::min);
+        assert_eq!(best["bic"].as_f64().unwrap(), lowest);
+        // -o wrote that model: it loads and scores exactly the reported fit.
+        let score = run(&["score", s(&best_path), s(&csv), "--json"]);
+        assert_eq!(score.code, 0, "{}", score.stderr);
+        assert_eq!(json_of(&score)["bic"].as_f64(), best["bic"].as_f64());
+        let saved: Value = serde_json::from_str(&fs::read_to_string(&best_path).unwrap()).unwrap();
+        assert_eq!(saved["n_components"], best["k"]);
+        assert_eq!(saved["covariance_type"], best["covariance_type"]);
+    }
+}
+
+#[test]
+fn select_prints_a_table_and_honours_criterion_and_covariance_list() {
+    let r = run(&[
+        "select",
+        s(&data("faithful.csv")),
+        "--k",
+        "1..3",
+        "--covariance",
+        "tied,full",
+        "--criterion",
+        "icl",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "the table goes to stderr");
+    assert!(r.stderr.contains("log-likelihood"), "{}", r.stderr);
+    assert!(r.stderr.contains("best by ICL"), "{}", r.stderr);
+    // Header, 6 cells, and the best marked once.
+    assert_eq!(
+        r.stderr
+            .lines()
+            .filter(|l| l.trim_start().starts_with('*'))
+            .count(),
+        1
+    );
+    let j = json_of(&run(&[
+        "select",
+        s(&data("faithful.csv")),
+        "--k",
+        "1..3",
+        "--covariance",
+        "tied,full",
+        "--criterion",
+        "icl",
+        "--json",
+        "-q",
+    ]));
+    let table = j["table"].as_array().unwrap();
+    let order: Vec<(u64, &str)> = table
+        .iter()
+        .map(|c| {
+            (
+                c["k"].as_u64().unwrap(),
+                c["covariance_type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            (1, "tied"),
+            (1, "full"),
+            (2, "tied"),
+            (2, "full"),
+            (3, "tied"),
+            (3, "full")
+        ]
+    );
+    let lowest = table
+        .iter()
+        .map(|c| c["icl"].as_f64().unwrap())
+        .fold(f64::INFINITY, f64::min);
+    assert_eq!(j["criterion"], "icl");
+    assert_eq!(j["best"]["icl"].as_f64().unwrap(), lowest);
+}
+
+#[test]
+fn select_bad_ranges_exit_2_and_too_large_k_fails_only_its_cells() {
+    for k in ["5..2", "0..3", "abc", "1..", ""] {
+        let r = run(&["select", s(&data("iris.csv")), "--k", k]);
+        assert_eq!(r.code, 2, "--k {k:?}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "--k {k:?}: {}", r.stderr);
+        assert!(r.stderr.starts_with("emkit: error: "), "{}", r.stderr);
+        assert!(r.stdout.is_empty());
+    }
+    let r = run(&[
+        "select",
+        s(&data("iris.csv")),
+        "--k",
+        "1..2",
+        "--covariance",
+        "full,round",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+
+    // Four rows: k = 5 and 6 cannot be fitted, the other cells go on.
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = dir.path().join("tiny.csv");
+    fs::write(&tiny, "a,b\n0,0\n1,0.5\n4,3\n5,2\n").unwrap();
+    let r = run(&[
+        "select",
+        s(&tiny),
+        "--k",
+        "1..6",
+        "--covariance",
+        "spherical",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let j = json_of(&r);
+    for cell in j["table"].as_array().unwrap() {
+        let k = cell["k"].as_u64().unwrap();
+        if k > 4 {
+            assert_eq!(cell["status"], "failed", "{cell}");
+            assert!(cell["error"]
+                .as_str()
+                .unwrap()
+                .contains("more than the number of samples"));
+            assert!(cell["bic"].is_null());
+        } else {
+            assert_ne!(cell["status"], "failed", "{cell}");
+        }
+    }
+    assert!(j["best"]["k"].as_u64().unwrap() <= 4);
+    // Every cell failing is the one case that fails the command.
+    let r = run(&["select", s(&tiny), "--k", "5..6", "-q"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("every fit of the grid failed"),
+        "{}",
+        r.stderr
+    );
+}
+
+fn csv_rows(text: &str) -> Vec<(usize, f64, u8)> {
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("row,score,flag"));
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[0].parse().unwrap(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn anomalies_lowest_rows_match_scikit_learn() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, k) in [("iris", "3"), ("faithful", "2")] {
+        let out = dir.path().join(format!("{name}.csv"));
+        let mut args: Vec<String> = vec![
+            "anomalies".into(),
+            s(&data(&format!("{name}.csv"))).to_string(),
+            "-k".into(),
+            k.into(),
+            "--contamination".into(),
+            "0.05".into(),
+            "-o".into(),
+            s(&out).to_string(),
+            "--json".into(),
+            "-q".into(),
+        ];
+        args.extend(REFERENCE_FIT.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = run(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let j = json_of(&r);
+        let rows = csv_rows(&fs::read_to_string(&out).unwrap());
+        let mut by_score = rows.clone();
+        by_score.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let reference = &reference(&format!("{name}.gmm.json"))["anomaly"];
+        assert_eq!(reference["k"].as_u64().unwrap().to_string(), k);
+        let want: Vec<usize> = reference["row_indices_0based"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        let lowest: Vec<usize> = by_score.iter().take(5).map(|r| r.0).collect();
+        assert_eq!(lowest, want, "{name}: five lowest-density rows");
+        // The same optimum gives the same densities: both fits stop within
+        // ~1e-7 per row of it (tol 1e-8), far inside 1e-6 relative (measured:
+        // agreement to ~1e-14).
+        for (row, theirs) in by_score
+            .iter()
+            .zip(reference["score_samples"].as_array().unwrap())
+        {
+            let theirs = theirs.as_f64().unwrap();
+            assert!(
+                (row.1 - theirs).abs() <= 1e-6 * theirs.abs(),
+                "{name}: {row:?} vs {theirs}"
+            );
+        }
+        // The flagged rows are those below the threshold, lowest first, and the
+        // CSV flags exactly them.
+        let flagged: Vec<usize> = j["flagged"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        let threshold = j["threshold"].as_f64().unwrap();
+        let below: Vec<usize> = by_score
+            .iter()
+            .filter(|r| r.1 < threshold)
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(flagged, below);
+        assert_eq!(&flagged[..5], &want[..]);
+        assert_eq!(j["n_flagged"].as_u64().unwrap() as usize, flagged.len());
+        assert_eq!(rows.iter().filter(|r| r.2 == 1).count(), flagged.len());
+        // numpy's linear 5 % quantile of n scores lies between order statistics
+        // ⌊0.05·(n−1)⌋ and the next, so exactly that many + 1 rows are below it
+        // (the scores here have no ties).
+        let n = rows.len();
+        assert_eq!(flagged.len(), (0.05 * (n - 1) as f64).floor() as usize + 1);
+        assert_eq!(j["n_samples"].as_u64().unwrap() as usize, n);
+    }
+}
+
+#[test]
+fn anomalies_threshold_is_stored_and_reapplied() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("m.json");
+    let iris = data("iris.csv");
+    let first = run(&[
+        "anomalies",
+        s(&iris),
+        "-k",
+        "2",
+        "--contamination",
+        "0.1",
+        "--save-model",
+        s(&saved),
+        "--json",
+    ]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(
+        first.stderr.contains("flagged"),
+        "summary on stderr: {}",
+        first.stderr
+    );
+    let a = json_of(&first);
+    let model: Value = serde_json::from_str(&fs::read_to_string(&saved).unwrap()).unwrap();
+    assert_eq!(model["anomaly_threshold"].as_f64(), a["threshold"].as_f64());
+    // The saved model with no threshold flag applies the stored threshold.
+    let again = run(&["anomalies", s(&iris), "--model", s(&saved), "--json"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let b = json_of(&again);
+    assert_eq!(b["threshold"], a["threshold"]);
+    assert_eq!(b["flagged"], a["flagged"]);
+    assert_eq!(b["threshold_source"], "model");
+    // Without --json the table goes to stdout; --threshold overrides the stored value.
+    let csv = run(&[
+        "anomalies",
+        s(&iris),
+        "--model",
+        s(&saved),
+        "--threshold",
+        "-1e9",
+        "-q",
+    ]);
+    assert_eq!(csv.code, 0, "{}", csv.stderr);
+    let rows = csv_rows(&csv.stdout);
+    assert_eq!(rows.len(), 150);
+    assert!(rows.iter().all(|r| r.2 == 0));
+    // The saved file is still a model for the other commands.
+    assert_eq!(run(&["score", s(&saved), s(&iris)]).code, 0);
+
+    // A model without a threshold, and no flag: exit 2, one line.
+    let plain = dir.path().join("plain.json");
+    assert_eq!(
+        run(&["fit", s(&iris), "-k", "2", "-o", s(&plain), "-q"]).code,
+        0
+    );
+    let bad: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["anomalies", s(&iris), "--model", s(&plain)],
+            "anomaly_threshold",
+        ),
+        (vec!["anomalies", s(&iris), "-k", "2"], "--contamination"),
+        (vec!["anomalies", s(&iris), "--threshold", "1"], "--model"),
+        (
+            vec!["anomalies", s(&iris), "-k", "2", "--contamination", "0.6"],
+            "0.5",
+        ),
+        (
+            vec!["anomalies", s(&iris), "-k", "2", "--contamination", "0"],
+            "0.5",
+        ),
+        (
+            vec!["anomalies", s(&iris), "-k", "2", "--threshold", "nan"],
+            "finite",
+        ),
+        (
+            vec![
+                "anomalies",
+                s(&iris),
+                "-k",
+                "2",
+                "--threshold",
+                "1",
+                "--contamination",
+                "0.1",
+            ],
+            "cannot be used with",
+        ),
+        (
+            vec![
+                "anomalies",
+                s(&iris),
+                "--model",
+                s(&plain),
+                "--n-init",
+                "3",
+                "--threshold",
+                "1",
+            ],
+            "cannot be used with",
+        ),
+    ];
+    for (args, needle) in bad {
+        let r = run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{args:?}");
+    }
 }

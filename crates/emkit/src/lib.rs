@@ -43,6 +43,7 @@
 
 #![deny(missing_docs)]
 
+pub mod anomaly;
 mod data;
 pub mod dist;
 pub mod em;

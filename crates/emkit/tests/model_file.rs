@@ -84,6 +84,10 @@ fn loading_names_the_field_at_fault() {
             "`feature_names`",
         ),
         (with(&|v| v["n_features"] = json!(7)), "`n_features`"),
+        (
+            with(&|v| v["anomaly_threshold"] = json!("low")),
+            "`anomaly_threshold`",
+        ),
         (json!([1, 2, 3]), "`(document)`"),
     ];
     for (doc, field) in cases {
@@ -91,4 +95,25 @@ fn loading_names_the_field_at_fault() {
         assert!(msg.starts_with(field), "{msg} should name {field}");
     }
     assert!(MixtureFile::from_json_str("{oops").is_err());
+}
+
+#[test]
+fn the_anomaly_threshold_is_optional_and_kept() {
+    let (_, mut file) = fitted(CovarianceType::Diagonal, 3);
+    // A file written before the field existed loads, with no threshold.
+    let old = file.to_json();
+    assert!(old.get("anomaly_threshold").is_none());
+    assert_eq!(MixtureFile::from_json(old).unwrap().anomaly_threshold, None);
+    // An explicit null is the same as absent.
+    let mut null = file.to_json();
+    null["anomaly_threshold"] = Value::Null;
+    assert_eq!(
+        MixtureFile::from_json(null).unwrap().anomaly_threshold,
+        None
+    );
+    // A threshold survives save -> load exactly, and stays out of `extra`.
+    file.anomaly_threshold = Some(-4.867694806154823);
+    let loaded = MixtureFile::from_json_str(&file.to_json_string()).unwrap();
+    assert_eq!(loaded, file);
+    assert!(loaded.extra.is_empty());
 }

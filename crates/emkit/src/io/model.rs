@@ -3,8 +3,12 @@
 //! ```json
 //! {"format": "emkit.gaussian_mixture", "version": 1, "covariance_type": "full",
 //!  "n_components": 2, "n_features": 2, "weights": [...], "means": [[...]],
-//!  "covariances": [[[...]]], "feature_names": ["a", "b"], "fit": {...}}
+//!  "covariances": [[[...]]], "feature_names": ["a", "b"], "fit": {...},
+//!  "anomaly_threshold": -4.87}
 //! ```
+//!
+//! `feature_names`, `fit` and `anomaly_threshold` are optional: files written
+//! before a field existed still load.
 //!
 //! Covariances use scikit-learn's nesting: full `k × d × d`, tied `d × d`, diag
 //! `k × d`, spherical `k`. Numbers are written in the shortest form that reads
@@ -30,8 +34,11 @@ pub struct MixtureFile {
     pub feature_names: Option<Vec<String>>,
     /// Free-form summary of the fit that produced the model (kept as written).
     pub fit: Option<Value>,
+    /// The log-density below which a row counts as an anomaly (`emkit
+    /// anomalies`), when one was chosen; a finite number.
+    pub anomaly_threshold: Option<f64>,
     /// Other top-level fields, kept so that tools built on emkit can store their
-    /// own settings (an anomaly threshold, say) in the same file.
+    /// own settings in the same file.
     pub extra: Map<String, Value>,
 }
 
@@ -42,6 +49,7 @@ impl MixtureFile {
             model,
             feature_names: None,
             fit: None,
+            anomaly_threshold: None,
             extra: Map::new(),
         }
     }
@@ -65,6 +73,9 @@ impl MixtureFile {
         }
         if let Some(fit) = &self.fit {
             doc.insert("fit".into(), fit.clone());
+        }
+        if let Some(t) = self.anomaly_threshold {
+            doc.insert("anomaly_threshold".into(), json!(t));
         }
         for (key, value) in &self.extra {
             doc.entry(key.clone()).or_insert_with(|| value.clone());
@@ -133,6 +144,18 @@ impl MixtureFile {
         let model = GaussianMixture::new(weights, means, d, covariances)?;
         let feature_names = feature_names(doc.remove("feature_names"), d)?;
         let fit = doc.remove("fit");
+        let anomaly_threshold = match doc.remove("anomaly_threshold") {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_f64() {
+                Some(t) if t.is_finite() => Some(t),
+                _ => {
+                    return Err(bad(
+                        "anomaly_threshold",
+                        &format!("must be a finite number (a log-density), found {v}"),
+                    ))
+                }
+            },
+        };
         for key in [
             "format",
             "version",
@@ -149,6 +172,7 @@ impl MixtureFile {
             model,
             feature_names,
             fit,
+            anomaly_threshold,
             extra: doc,
         })
     }

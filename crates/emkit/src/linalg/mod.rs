@@ -1,9 +1,11 @@
-//! Pure numerical kernels: log-sum-exp, Cholesky and precision factors, and the
-//! row-lane vectors ([`lanes`], [`simd`]) the block kernels are written in.
+//! Pure numerical kernels: log-sum-exp, Cholesky and precision factors,
+//! eigenvalues of small symmetric matrices ([`eigen`]), and the row-lane
+//! vectors ([`lanes`], [`simd`]) the block kernels are written in.
 //!
 //! Matrices here are small (`d × d`, row-major slices); everything is written
 //! out by hand so that results are bit-reproducible and free of library threading.
 
+pub mod eigen;
 pub mod lanes;
 pub mod simd;
 

@@ -153,8 +153,36 @@ impl GaussianMixtureBuilder {
         })
     }
 
-    fn validate(&self, data: DataRef<'_>) -> Result<()> {
+    /// The same settings for `n_components` components and `covariance`
+    /// (model selection fits a grid of these); a warm start cannot serve
+    /// every cell, so it is dropped.
+    pub(crate) fn for_cell(&self, n_components: usize, covariance: CovarianceType) -> Self {
+        let mut b = self.clone();
+        b.n_components = n_components;
+        b.covariance = covariance;
+        b.init_model = None;
+        b
+    }
+
+    /// The `reg_covar` in force.
+    pub(crate) fn reg_covar_value(&self) -> f64 {
+        self.reg_covar
+    }
+
+    /// Checks the settings that do not depend on the data or on `n_components`.
+    pub(crate) fn validate_settings(&self) -> Result<()> {
         self.em.validate()?;
+        if !(self.reg_covar >= 0.0 && self.reg_covar.is_finite()) {
+            return Err(Error::InvalidConfig {
+                field: "reg_covar",
+                reason: format!("must be a finite number >= 0, got {}", self.reg_covar),
+            });
+        }
+        Ok(())
+    }
+
+    fn validate(&self, data: DataRef<'_>) -> Result<()> {
+        self.validate_settings()?;
         data.check_not_empty()?;
         data.check_finite()?;
         if self.n_components == 0 {
@@ -167,12 +195,6 @@ impl GaussianMixtureBuilder {
             return Err(Error::TooFewSamples {
                 n_samples: data.n_rows(),
                 n_components: self.n_components,
-            });
-        }
-        if !(self.reg_covar >= 0.0 && self.reg_covar.is_finite()) {
-            return Err(Error::InvalidConfig {
-                field: "reg_covar",
-                reason: format!("must be a finite number >= 0, got {}", self.reg_covar),
             });
         }
         if let Some(m) = &self.init_model {

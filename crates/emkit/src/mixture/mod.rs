@@ -317,6 +317,17 @@ impl GaussianMixture {
         Matrix::new(p, data.n_rows(), k)
     }
 
+    /// Entropy of the responsibilities on `data`, `−Σᵢ Σⱼ rᵢⱼ ln rᵢⱼ` (natural
+    /// log; `0 ln 0 = 0`): 0 when every row belongs wholly to one component, up
+    /// to `n ln k` when every row is split evenly. ICL adds twice this to BIC
+    /// ([`crate::select::icl`]).
+    pub fn responsibility_entropy(&self, data: DataRef<'_>) -> Result<f64> {
+        let per_row = self.map_rows(data, 1, |resp, _, out| {
+            out[0] = resp.filter(|&r| r > 0.0).map(|r| -r * r.ln()).sum();
+        })?;
+        Ok(per_row.iter().sum())
+    }
+
     /// Bayesian information criterion on `data` (lower is better):
     /// `−2 ln L + p ln n`.
     pub fn bic(&self, data: DataRef<'_>) -> Result<f64> {
