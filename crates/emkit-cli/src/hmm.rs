@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use emkit::hmm::{
-    AnyHmm, CategoricalHmm, Emission, GaussianHmm, Hmm, HmmBuilder, HmmFit, Initialise, Learn,
+    AnyHmm, CategoricalHmm, Emission, GaussianHmm, GmmHmm, HmmBuilder, HmmFit, Initialise, Learn,
     Sequences,
 };
 use emkit::io::HmmFile;
@@ -44,6 +44,8 @@ enum HmmCommand {
 enum EmissionKind {
     Gaussian,
     Categorical,
+    /// A Gaussian mixture per state (GMM-HMM).
+    Gmm,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -70,6 +72,9 @@ struct FitArgs {
     /// Number of symbols M of categorical emissions (default: largest symbol + 1).
     #[arg(long, value_parser = parse_positive)]
     n_symbols: Option<usize>,
+    /// Mixture components per state of gmm emissions.
+    #[arg(long, default_value_t = 1, value_parser = parse_positive)]
+    n_mix: usize,
     /// One sequence length per line (default: all rows are one sequence).
     #[arg(long, value_name = "FILE")]
     lengths: Option<PathBuf>,
@@ -311,6 +316,24 @@ fn fit(args: FitArgs) -> Result<()> {
             }
             AnyFit::Categorical(run_fit(b, &args, learn, &seqs, &mut progress).map_err(context)?)
         }
+        EmissionKind::Gmm => {
+            let mut b = GmmHmm::builder(args.states)
+                .covariance(args.covariance)
+                .reg_covar(args.reg_covar)
+                .n_mix(args.n_mix);
+            if let Some(file) = &init {
+                let AnyHmm::Gmm(m) = &file.model else {
+                    return Err(input_error(format!(
+                        "--init-model holds a {} HMM; use --emission {}",
+                        file.model.emission_name(),
+                        file.model.emission_name()
+                    )));
+                };
+                b = b.covariance(m.emission().covariance_type());
+                b = b.init_model(m.clone());
+            }
+            AnyFit::Gmm(run_fit(b, &args, learn, &seqs, &mut progress).map_err(context)?)
+        }
     };
     let seconds = started.elapsed().as_secs_f64();
     progress.finish();
@@ -390,6 +413,7 @@ where
 enum AnyFit {
     Gaussian(HmmFit<emkit::hmm::GaussianEmission>),
     Categorical(HmmFit<emkit::hmm::CategoricalEmission>),
+    Gmm(HmmFit<emkit::hmm::GmmEmission>),
 }
 
 impl AnyFit {
@@ -397,6 +421,7 @@ impl AnyFit {
         match self {
             AnyFit::Gaussian(f) => AnyHmm::Gaussian(f.model.clone()),
             AnyFit::Categorical(f) => AnyHmm::Categorical(f.model.clone()),
+            AnyFit::Gmm(f) => AnyHmm::Gmm(f.model.clone()),
         }
     }
 
@@ -404,6 +429,7 @@ impl AnyFit {
         match self {
             AnyFit::Gaussian(f) => &f.report,
             AnyFit::Categorical(f) => &f.report,
+            AnyFit::Gmm(f) => &f.report,
         }
     }
 
@@ -414,23 +440,15 @@ impl AnyFit {
         names: &[String],
         seconds: f64,
     ) -> Value {
-        let (ll, mean, bic, aic) = match self {
-            AnyFit::Gaussian(f) => (
-                f.log_likelihood(),
-                f.mean_log_likelihood(),
-                f.bic(),
-                f.aic(),
-            ),
-            AnyFit::Categorical(f) => (
-                f.log_likelihood(),
-                f.mean_log_likelihood(),
-                f.bic(),
-                f.aic(),
-            ),
-        };
         let model = self.model();
         let report = self.report();
         let best = report.best();
+        let (ll, mean) = (best.log_likelihood, best.mean_log_likelihood);
+        let p = model.n_parameters();
+        let (bic, aic) = (
+            emkit::select::bic(ll, p, report.n_samples),
+            emkit::select::aic(ll, p),
+        );
         let unvisited: Vec<Value> = best
             .reseeded
             .iter()
@@ -474,6 +492,11 @@ impl AnyFit {
                 s["covariance_type"] = Value::Null;
                 s["n_symbols"] = json!(h.emission().n_symbols());
             }
+            AnyHmm::Gmm(h) => {
+                s["covariance_type"] = json!(h.emission().covariance_type().name());
+                s["n_mix"] = json!(h.emission().n_mix());
+                s["reg_covar"] = json!(args.reg_covar);
+            }
         }
         s
     }
@@ -493,6 +516,11 @@ fn print_summary(
     let kind = match &model {
         AnyHmm::Gaussian(h) => format!("Gaussian ({})", h.emission().covariance_type()),
         AnyHmm::Categorical(h) => format!("categorical ({} symbols)", h.emission().n_symbols()),
+        AnyHmm::Gmm(h) => format!(
+            "Gaussian-mixture ({} x {})",
+            h.emission().n_mix(),
+            h.emission().covariance_type()
+        ),
     };
     eprintln!(
         "{k}-state {kind} HMM on {} observations in {} sequence(s) of {name}",
@@ -540,7 +568,18 @@ fn print_summary(
         eprintln!();
     }
     match &model {
-        AnyHmm::Gaussian(h) => print_means(h, names),
+        AnyHmm::Gaussian(h) => print_means(h.n_states(), h.emission().means(), names),
+        AnyHmm::Gmm(h) => {
+            let m = h.emission().n_mix();
+            eprintln!("  (component means listed state by state, {m} per state)");
+            let means: Vec<f64> = h
+                .emission()
+                .mixtures()
+                .iter()
+                .flat_map(|g| g.means().to_vec())
+                .collect();
+            print_means(h.n_states() * m, &means, names)
+        }
         AnyHmm::Categorical(h) => {
             let m = h.emission().n_symbols();
             eprintln!("  state   emission probabilities of symbols 0..{}", m - 1);
@@ -558,8 +597,8 @@ fn print_summary(
     }
 }
 
-fn print_means(h: &Hmm<emkit::hmm::GaussianEmission>, names: &[String]) {
-    let d = h.n_features();
+fn print_means(rows: usize, means: &[f64], names: &[String]) {
+    let d = names.len();
     let width = names
         .iter()
         .map(|n| n.len())
@@ -571,10 +610,10 @@ fn print_means(h: &Hmm<emkit::hmm::GaussianEmission>, names: &[String]) {
         eprint!(" {n:>width$}");
     }
     eprintln!();
-    for i in 0..h.n_states() {
+    for i in 0..rows {
         eprint!("  {i:<5}  ");
         for f in 0..d {
-            eprint!(" {:>width$.4}", h.emission().means()[i * d + f]);
+            eprint!(" {:>width$.4}", means[i * d + f]);
         }
         eprintln!();
     }
@@ -699,7 +738,7 @@ fn sample(args: SampleArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| match &file.model {
             AnyHmm::Categorical(_) => vec!["symbol".into()],
-            AnyHmm::Gaussian(_) => (0..d).map(|i| format!("x{i}")).collect(),
+            AnyHmm::Gaussian(_) | AnyHmm::Gmm(_) => (0..d).map(|i| format!("x{i}")).collect(),
         });
     let (x, states) = file.model.sample(args.n, args.seed);
     write_output(args.output.as_deref(), |out| {

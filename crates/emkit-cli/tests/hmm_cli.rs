@@ -305,3 +305,41 @@ fn bad_input_gets_one_clear_line_and_exit_2() {
     assert_eq!(r.code, 2);
     assert!(!never.exists());
 }
+
+#[test]
+fn gmm_emissions_fit_save_and_score() {
+    let model = tmp("gmm.json");
+    let observations = data("faithful_std.csv");
+    let r = run(&[
+        "hmm",
+        "fit",
+        s(&observations),
+        "--states",
+        "2",
+        "--emission",
+        "gmm",
+        "--n-mix",
+        "2",
+        "--covariance",
+        "diag",
+        "--n-init",
+        "2",
+        "-o",
+        s(&model),
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let j = json_of(&r);
+    assert_eq!(
+        (j["emission"].as_str(), j["n_mix"].as_u64()),
+        (Some("gmm"), Some(2))
+    );
+    // 1 start + 2 transitions + per state (1 weight + 2·2 means + 2·2 variances).
+    assert_eq!(j["n_parameters"], 1 + 2 + 2 * 9);
+    let r = run(&["hmm", "score", s(&model), s(&observations), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(json_of(&r)["log_likelihood"], j["log_likelihood"]);
+    let r = run(&["hmm", "sample", s(&model), "-n", "5"]);
+    assert_eq!((r.code, r.stdout.lines().count()), (0, 6), "{}", r.stderr);
+}

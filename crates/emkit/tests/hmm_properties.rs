@@ -4,10 +4,10 @@ mod common;
 
 use common::test_seed;
 use emkit::hmm::{
-    CategoricalEmission, CategoricalHmm, Emission, GaussianEmission, GaussianHmm, Hmm, HmmFit,
-    Learn, Sequences,
+    CategoricalEmission, CategoricalHmm, Emission, GaussianEmission, GaussianHmm, GmmEmission,
+    GmmHmm, Hmm, HmmFit, Learn, Sequences,
 };
-use emkit::{CovarianceType, Covariances, DataRef, Error, Matrix};
+use emkit::{CovarianceType, Covariances, DataRef, Error, GaussianMixture, Matrix};
 
 /// A 3-state, 2-D Gaussian HMM with sticky states.
 fn gaussian_truth() -> GaussianHmm {
@@ -313,4 +313,85 @@ fn bad_input_is_an_error() {
     );
     let emission = gaussian_truth().emission().clone();
     assert!(GaussianHmm::new(vec![1.0, 0.0, 0.0], vec![0.5; 9], emission).is_err());
+}
+
+/// Oracle: a mixture emission with one component is a Gaussian emission; the
+/// two models score alike and Baum–Welch moves them alike.
+#[test]
+fn a_one_component_gmm_hmm_is_the_gaussian_hmm() {
+    let seed = test_seed(13);
+    let truth = gaussian_truth();
+    let (x, lengths) = draw(&truth, &LENGTHS, seed);
+    let seqs = Sequences::new(x.view(), &lengths).unwrap();
+    let e = truth.emission();
+    let d = 2;
+    let states: Vec<GaussianMixture> = (0..3)
+        .map(|j| {
+            let cov = Covariances::Full(e.covariances().component_matrix(j, d));
+            GaussianMixture::new(vec![1.0], e.means()[j * d..(j + 1) * d].to_vec(), d, cov).unwrap()
+        })
+        .collect();
+    let gmm = GmmHmm::new(
+        truth.start().to_vec(),
+        truth.transitions().to_vec(),
+        GmmEmission::new(states).unwrap(),
+    )
+    .unwrap();
+    let (a, b) = (truth.score(&seqs).unwrap(), gmm.score(&seqs).unwrap());
+    // The same log-densities, one through a log-sum-exp over a single term.
+    assert!((a - b).abs() <= 1e-12 * a.abs(), "{a} vs {b}");
+    assert_eq!(gmm.n_parameters(), truth.n_parameters());
+    let fit_g = GaussianHmm::builder(3)
+        .init_model(truth.clone())
+        .tol(0.0)
+        .max_iter(15)
+        .fit(&seqs)
+        .unwrap();
+    let fit_m = GmmHmm::builder(3)
+        .init_model(gmm)
+        .tol(0.0)
+        .max_iter(15)
+        .fit(&seqs)
+        .unwrap();
+    // 15 iterations of the same updates, rounded differently along the way.
+    let (a, b) = (fit_g.log_likelihood(), fit_m.log_likelihood());
+    assert!((a - b).abs() <= 1e-9 * a.abs(), "{a} vs {b}");
+    for (p, q) in fit_g
+        .model
+        .transitions()
+        .iter()
+        .zip(fit_m.model.transitions())
+    {
+        assert!((p - q).abs() < 1e-8, "{p} vs {q}");
+    }
+}
+
+#[test]
+fn gmm_hmm_fits_never_decrease_the_likelihood() {
+    let seed = test_seed(17);
+    let (x, lengths) = draw(&gaussian_truth(), &LENGTHS, seed);
+    let seqs = Sequences::new(x.view(), &lengths).unwrap();
+    for kind in [CovarianceType::Full, CovarianceType::Diagonal] {
+        let fit = GmmHmm::builder(2)
+            .n_mix(2)
+            .covariance(kind)
+            .n_init(2)
+            .tol(0.0)
+            .max_iter(30)
+            .seed(seed)
+            .fit(&seqs)
+            .unwrap();
+        assert_monotone(&fit, &format!("gmm {kind}"));
+        // K − 1 + K(K − 1) + K·(M − 1 + M·d + M·covariance parameters).
+        let cov = kind.n_covariance_parameters(2, 2);
+        assert_eq!(fit.model.n_parameters(), 1 + 2 + 2 * (1 + 2 * 2 + cov));
+    }
+    let err = GmmHmm::builder(2)
+        .learn("stm".parse().unwrap())
+        .fit(&seqs)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidConfig { field: "learn", .. }),
+        "{err}"
+    );
 }

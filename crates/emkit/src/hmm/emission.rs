@@ -17,9 +17,10 @@ use crate::dist::gaussian::{
     blocks_of, covariances_from_stats, factor_block, per_block, CovarianceType, Covariances,
 };
 use crate::error::{Error, Result};
+use crate::linalg::lanes::LANES;
 use crate::linalg::{cholesky_lower, positive_finite};
-use crate::mixture::em::MixtureStats;
-use crate::mixture::kernel::{accumulate_given, component_log_densities, Path};
+use crate::mixture::em::{maximize_into, MixtureStats};
+use crate::mixture::kernel::{accumulate_given, component_log_densities, posterior_block, Path};
 use crate::mixture::BLOCK_ROWS;
 use crate::GaussianMixture;
 
@@ -32,6 +33,7 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::GaussianEmission {}
     impl Sealed for super::CategoricalEmission {}
+    impl Sealed for super::GmmEmission {}
 }
 
 /// The observation model of every state. Implemented by [`GaussianEmission`]
@@ -616,4 +618,198 @@ pub(crate) fn draw(probabilities: &[f64], rng: &mut Pcg64) -> usize {
         }
     }
     probabilities.len() - 1
+}
+
+/// Gaussian-mixture emissions (GMM-HMM): state `j` emits from its own mixture
+/// of `M` Gaussians (all with one covariance structure). Each state's mixture
+/// is a [`GaussianMixture`], evaluated and updated by the mixtures' own kernel
+/// and M-step, with every row weighted by the state's posterior.
+#[derive(Clone, Debug)]
+pub struct GmmEmission {
+    states: Vec<GaussianMixture>,
+    path: Path,
+    chol: Vec<f64>,
+}
+
+impl PartialEq for GmmEmission {
+    fn eq(&self, other: &Self) -> bool {
+        self.states == other.states
+    }
+}
+
+/// Statistics of mixture emissions: one mixture's statistics per state.
+#[derive(Clone, Debug)]
+pub struct GmmStats {
+    per_state: Vec<MixtureStats>,
+    /// `BLOCK_ROWS × M`: one block's component weights within a state.
+    weights: Vec<f64>,
+}
+
+impl GmmEmission {
+    /// Mixture emissions from one mixture per state; all must have the same
+    /// number of components, features and covariance type.
+    pub fn new(states: Vec<GaussianMixture>) -> Result<Self> {
+        let first = states.first().ok_or_else(|| Error::InvalidModel {
+            field: "states".into(),
+            problem: "an HMM needs at least one state".into(),
+        })?;
+        let shape = |m: &GaussianMixture| (m.n_components(), m.n_features(), m.covariance_type());
+        if let Some(j) = states.iter().position(|m| shape(m) != shape(first)) {
+            return Err(Error::InvalidModel {
+                field: format!("states[{j}]"),
+                problem: "every state's mixture needs the same number of components, \
+                          features and covariance type"
+                    .into(),
+            });
+        }
+        let d = first.n_features();
+        Ok(GmmEmission {
+            states,
+            path: Path::detect(),
+            chol: vec![0.0; d * d],
+        })
+    }
+
+    /// The mixture of each state.
+    pub fn mixtures(&self) -> &[GaussianMixture] {
+        &self.states
+    }
+
+    /// Components per state `M`.
+    pub fn n_mix(&self) -> usize {
+        self.states[0].n_components()
+    }
+
+    /// The covariance structure of every component.
+    pub fn covariance_type(&self) -> CovarianceType {
+        self.states[0].covariance_type()
+    }
+}
+
+impl Emission for GmmEmission {
+    type Stats = GmmStats;
+
+    fn n_states(&self) -> usize {
+        self.states.len()
+    }
+
+    fn n_features(&self) -> usize {
+        self.states[0].n_features()
+    }
+
+    fn n_parameters(&self, learn: Learn) -> usize {
+        // Weights, means and covariances are learned together (see `maximize`).
+        if learn.means && learn.covariances {
+            self.states.iter().map(|m| m.n_parameters()).sum()
+        } else {
+            0
+        }
+    }
+
+    fn check_data(&self, data: DataRef<'_>) -> Result<()> {
+        self.states[0].check_data(data)
+    }
+
+    fn new_stats(&self) -> GmmStats {
+        GmmStats {
+            per_state: self
+                .states
+                .iter()
+                .map(|m| MixtureStats::new(m.covariance_type(), m.means().to_vec(), m.n_features()))
+                .collect(),
+            weights: vec![0.0; BLOCK_ROWS * self.n_mix()],
+        }
+    }
+
+    fn reset_stats(&self, stats: &mut GmmStats) {
+        for (s, m) in stats.per_state.iter_mut().zip(&self.states) {
+            s.reset(m.means());
+        }
+    }
+
+    fn merge_stats(stats: &mut GmmStats, other: &GmmStats) {
+        for (a, b) in stats.per_state.iter_mut().zip(&other.per_state) {
+            crate::em::SufficientStats::merge(a, b);
+        }
+    }
+
+    fn log_probabilities(&self, obs: DataRef<'_>, stats: &mut GmmStats, out: &mut [f64]) {
+        let (n, k) = (obs.n_rows(), self.n_states());
+        for start in (0..n).step_by(BLOCK_ROWS) {
+            let end = (start + BLOCK_ROWS).min(n);
+            let rows = obs.rows(start, end);
+            for (j, (m, s)) in self.states.iter().zip(&mut stats.per_state).enumerate() {
+                posterior_block(self.path, m, rows, &mut s.scratch);
+                for r in 0..end - start {
+                    out[(start + r) * k + j] = s.scratch.lse[r];
+                }
+            }
+        }
+    }
+
+    fn accumulate(&self, obs: DataRef<'_>, posteriors: &[f64], stats: &mut GmmStats) {
+        let (n, k, mix) = (obs.n_rows(), self.n_states(), self.n_mix());
+        for start in (0..n).step_by(BLOCK_ROWS) {
+            let end = (start + BLOCK_ROWS).min(n);
+            let rows = obs.rows(start, end);
+            for (j, (m, s)) in self.states.iter().zip(&mut stats.per_state).enumerate() {
+                // Within state j, row r belongs to component c with weight
+                // P(state j | x) · P(component c | x, state j).
+                let nch = posterior_block(self.path, m, rows, &mut s.scratch);
+                for r in 0..end - start {
+                    let g = posteriors[(start + r) * k + j];
+                    for c in 0..mix {
+                        stats.weights[r * mix + c] =
+                            g * s.scratch.resp[c * nch + r / LANES][r % LANES];
+                    }
+                }
+                let w = &stats.weights;
+                accumulate_given(self.path, s, rows, |r, c| w[r * mix + c]);
+            }
+        }
+    }
+
+    /// Weights, means and covariances of each visited state's mixture by the
+    /// mixture M-step (its re-seeding policy included). They are learned
+    /// together: `learn.means` and `learn.covariances` both on, or both off.
+    fn maximize(&mut self, stats: &GmmStats, learn: Learn, reg_covar: f64) -> Result<Vec<usize>> {
+        if learn.means != learn.covariances {
+            return Err(Error::InvalidConfig {
+                field: "learn",
+                reason: "mixture emissions learn means and covariances together: \
+                         give both m and c, or neither"
+                    .into(),
+            });
+        }
+        let masses: Vec<f64> = stats
+            .per_state
+            .iter()
+            .map(|s| s.counts.iter().sum())
+            .collect();
+        let total: f64 = masses.iter().sum();
+        let mut kept = Vec::new();
+        for (j, (m, s)) in self.states.iter_mut().zip(&stats.per_state).enumerate() {
+            if masses[j].is_nan() || masses[j] <= UNVISITED_SHARE * total {
+                kept.push(j);
+                continue;
+            }
+            if learn.means {
+                let repaired = maximize_into(s, reg_covar, m, &mut self.chol)?;
+                if !repaired.is_empty() {
+                    kept.push(j);
+                }
+            }
+        }
+        Ok(kept)
+    }
+
+    fn sample(&self, state: usize, rng: &mut Pcg64, out: &mut [f64]) {
+        let (x, _) = self.states[state].sample(1, rng.random());
+        out.copy_from_slice(x.row(0));
+    }
+
+    fn work_per_sample(&self) -> usize {
+        let d = self.n_features();
+        self.n_mix() * (d * (d + 1) + 40)
+    }
 }

@@ -3,10 +3,12 @@
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
-use super::emission::{check_symbols, CategoricalEmission, Emission, GaussianEmission};
+use super::emission::{
+    check_symbols, CategoricalEmission, Emission, GaussianEmission, GmmEmission,
+};
 use super::forward_backward::forward_backward;
 use super::scaled::ScaledWork;
-use super::{check_distributions, CategoricalHmm, GaussianHmm, Hmm, Learn, Sequences};
+use super::{check_distributions, CategoricalHmm, GaussianHmm, GmmHmm, Hmm, Learn, Sequences};
 use crate::data::DataRef;
 use crate::dist::gaussian::{CovarianceType, Covariances};
 use crate::em::{self, EmConfig, EmData, EmModel, FitReport, MaximizeOutcome, Monitor};
@@ -160,6 +162,7 @@ pub struct HmmBuilder<E: Emission> {
     n_states: usize,
     covariance: CovarianceType,
     n_symbols: Option<usize>,
+    n_mix: usize,
     reg_covar: f64,
     learn: Learn,
     start: Option<Vec<f64>>,
@@ -226,6 +229,14 @@ impl GaussianHmm {
     }
 }
 
+impl GmmHmm {
+    /// A builder that fits an HMM whose `n_states` states each emit from a
+    /// mixture of Gaussians (GMM-HMM; [`HmmBuilder::n_mix`] components each).
+    pub fn builder(n_states: usize) -> HmmBuilder<GmmEmission> {
+        HmmBuilder::new(n_states)
+    }
+}
+
 impl CategoricalHmm {
     /// A builder that fits an HMM with `n_states` states emitting symbols.
     pub fn builder(n_states: usize) -> HmmBuilder<CategoricalEmission> {
@@ -242,6 +253,7 @@ where
             n_states,
             covariance: CovarianceType::Full,
             n_symbols: None,
+            n_mix: 1,
             reg_covar: 1e-6,
             learn: Learn::ALL,
             start: None,
@@ -450,30 +462,9 @@ impl Initialise<GaussianEmission> for HmmBuilder<GaussianEmission> {
     /// and the whole data's covariance plus `reg_covar` for every state
     /// (hmmlearn's initialisation).
     fn initial_emission(&self, data: DataRef<'_>, rng: &mut Pcg64) -> Result<GaussianEmission> {
-        let (n, d, k) = (data.n_rows(), data.n_cols(), self.n_states);
+        let (d, k) = (data.n_cols(), self.n_states);
         let centres = kmeans(data, k, KMEANS_MAX_ITER, rng).centres;
-        let mut mean = vec![0.0; d];
-        for i in 0..n {
-            for (m, x) in mean.iter_mut().zip(data.row(i)) {
-                *m += x;
-            }
-        }
-        mean.iter_mut().for_each(|m| *m /= n as f64);
-        let mut cov = vec![0.0; d * d];
-        for i in 0..n {
-            let x = data.row(i);
-            for a in 0..d {
-                for b in 0..d {
-                    cov[a * d + b] += (x[a] - mean[a]) * (x[b] - mean[b]);
-                }
-            }
-        }
-        for (a, c) in cov.iter_mut().enumerate() {
-            *c /= n as f64;
-            if a % (d + 1) == 0 {
-                *c += self.reg_covar;
-            }
-        }
+        let cov = data_covariance(data, self.reg_covar);
         let diag: Vec<f64> = (0..d).map(|a| cov[a * d + a]).collect();
         let covariances = match self.covariance {
             CovarianceType::Full => Covariances::Full(cov.repeat(k)),
@@ -487,6 +478,110 @@ impl Initialise<GaussianEmission> for HmmBuilder<GaussianEmission> {
             component: 0,
             reg_covar: self.reg_covar,
         })
+    }
+}
+
+/// The population covariance of the rows (`d × d`) plus `reg_covar` on the diagonal.
+fn data_covariance(data: DataRef<'_>, reg_covar: f64) -> Vec<f64> {
+    let (n, d) = (data.n_rows(), data.n_cols());
+    let mut mean = vec![0.0; d];
+    for i in 0..n {
+        for (m, x) in mean.iter_mut().zip(data.row(i)) {
+            *m += x;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n as f64);
+    let mut cov = vec![0.0; d * d];
+    for i in 0..n {
+        let x = data.row(i);
+        for a in 0..d {
+            for b in 0..d {
+                cov[a * d + b] += (x[a] - mean[a]) * (x[b] - mean[b]);
+            }
+        }
+    }
+    for (a, c) in cov.iter_mut().enumerate() {
+        *c /= n as f64;
+        if a % (d + 1) == 0 {
+            *c += reg_covar;
+        }
+    }
+    cov
+}
+
+impl HmmBuilder<GmmEmission> {
+    /// Covariance structure of every mixture component (default full).
+    pub fn covariance(mut self, covariance: CovarianceType) -> Self {
+        self.covariance = covariance;
+        self
+    }
+
+    /// Added to every covariance diagonal (default 1e-6).
+    pub fn reg_covar(mut self, reg_covar: f64) -> Self {
+        self.reg_covar = reg_covar;
+        self
+    }
+
+    /// Mixture components per state (default 1).
+    pub fn n_mix(mut self, n_mix: usize) -> Self {
+        self.n_mix = n_mix;
+        self
+    }
+}
+
+impl Initialise<GmmEmission> for HmmBuilder<GmmEmission> {
+    fn check_for_init(&self, data: DataRef<'_>) -> Result<()> {
+        if self.n_mix == 0 {
+            return Err(Error::InvalidConfig {
+                field: "n_mix",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.learn.means != self.learn.covariances {
+            return Err(Error::InvalidConfig {
+                field: "learn",
+                reason: "mixture emissions learn means and covariances together: \
+                         give both m and c, or neither"
+                    .into(),
+            });
+        }
+        if self.emission.is_none() && self.n_states * self.n_mix > data.n_rows() {
+            return Err(Error::TooFewSamples {
+                n_samples: data.n_rows(),
+                n_components: self.n_states * self.n_mix,
+            });
+        }
+        Ok(())
+    }
+
+    /// k-means splits the observations into one cluster per state; each
+    /// state's mixture is then a short mixture fit (10 EM iterations, k-means
+    /// started) on its cluster, or on all observations when the cluster has
+    /// fewer rows than components (hmmlearn's GMMHMM also nests k-means).
+    fn initial_emission(&self, data: DataRef<'_>, rng: &mut Pcg64) -> Result<GmmEmission> {
+        let (d, k) = (data.n_cols(), self.n_states);
+        let labels = kmeans(data, k, KMEANS_MAX_ITER, rng).labels;
+        let mut states = Vec::with_capacity(k);
+        for j in 0..k {
+            let rows: Vec<f64> = (0..data.n_rows())
+                .filter(|&i| labels[i] == j)
+                .flat_map(|i| data.row(i).to_vec())
+                .collect();
+            let cluster = DataRef::new(&rows, rows.len() / d, d);
+            let fit_on = match cluster {
+                Ok(c) if c.n_rows() >= self.n_mix => c,
+                _ => data,
+            };
+            let mixture = crate::GaussianMixture::builder(self.n_mix)
+                .covariance(self.covariance)
+                .reg_covar(self.reg_covar)
+                .max_iter(10)
+                .seed(rng.random())
+                .fit(fit_on)?
+                .model;
+            states.push(mixture);
+        }
+        GmmEmission::new(states)
     }
 }
 

@@ -3,8 +3,9 @@
 //!
 //! An [`Hmm`] has start probabilities `π` (`K`), a transition matrix `A`
 //! (`K × K`, row-major, rows summing to one) and an [`Emission`] per state:
-//! Gaussian ([`GaussianHmm`], full/diag/spherical/tied covariance) or
-//! categorical ([`CategoricalHmm`], integer symbols `0..M`). Observations are
+//! Gaussian ([`GaussianHmm`], full/diag/spherical/tied covariance),
+//! categorical ([`CategoricalHmm`], integer symbols `0..M`) or a Gaussian
+//! mixture per state ([`GmmHmm`]). Observations are
 //! rows of a data matrix split into sequences by their lengths ([`Sequences`]).
 //!
 //! The recursions work on a sequence's `T × K` emission matrix, so every
@@ -32,7 +33,8 @@ mod scaled;
 mod viterbi;
 
 pub use emission::{
-    CategoricalEmission, CategoricalStats, Emission, GaussianEmission, GaussianStats,
+    CategoricalEmission, CategoricalStats, Emission, GaussianEmission, GaussianStats, GmmEmission,
+    GmmStats,
 };
 pub use fit::{HmmBuilder, HmmFit, Initialise};
 pub use forward_backward::{forward, forward_backward, Posteriors};
@@ -53,6 +55,8 @@ use scaled::ScaledWork;
 pub type GaussianHmm = Hmm<GaussianEmission>;
 /// An HMM with categorical (discrete symbol) emissions.
 pub type CategoricalHmm = Hmm<CategoricalEmission>;
+/// An HMM whose states emit from Gaussian mixtures (GMM-HMM).
+pub type GmmHmm = Hmm<GmmEmission>;
 
 /// Which parameters Baum–Welch changes (hmmlearn's `params` letters `s`, `t`,
 /// `m`, `c`). For categorical emissions `means` governs the emission
@@ -533,6 +537,8 @@ pub enum AnyHmm {
     Gaussian(GaussianHmm),
     /// Categorical emissions.
     Categorical(CategoricalHmm),
+    /// Gaussian-mixture emissions.
+    Gmm(GmmHmm),
 }
 
 /// Calls the same method on whichever model `self` holds.
@@ -541,6 +547,7 @@ macro_rules! dispatch {
         match $self {
             AnyHmm::Gaussian($h) => $e,
             AnyHmm::Categorical($h) => $e,
+            AnyHmm::Gmm($h) => $e,
         }
     };
 }
@@ -551,6 +558,7 @@ impl AnyHmm {
         match self {
             AnyHmm::Gaussian(_) => "gaussian",
             AnyHmm::Categorical(_) => "categorical",
+            AnyHmm::Gmm(_) => "gmm",
         }
     }
 

@@ -9,21 +9,24 @@
 //!
 //! Categorical models hold `"emission": "categorical"`, `"n_symbols"` and
 //! `"emission_probabilities"` (`K × M`) instead of means and covariances.
+//! Mixture emissions (`"emission": "gmm"`) hold `"n_mix"`, `"weights"`
+//! (`K × M`), `"means"` (`K × M × d`) and `"covariances"`: per state, the
+//! mixture's covariances in scikit-learn's nesting.
 //! Numbers are written in the shortest form that reads back to the same
 //! double, so a saved-then-loaded model scores bit-identically.
 
 use serde_json::{json, Map, Value};
 
 use super::model::{
-    bad, check_format, covariances_from_json, covariances_to_json, feature_names, matrix, numbers,
-    rows,
+    bad, check_format, covariance_type, covariances_from_json, covariances_to_json, feature_names,
+    matrix, numbers, rows,
 };
-use crate::dist::gaussian::CovarianceType;
 use crate::error::Result;
 use crate::hmm::{
-    AnyHmm, CategoricalEmission, CategoricalHmm, Emission, GaussianEmission, GaussianHmm, Hmm,
-    Learn,
+    AnyHmm, CategoricalEmission, CategoricalHmm, Emission, GaussianEmission, GaussianHmm,
+    GmmEmission, GmmHmm, Hmm, Learn,
 };
+use crate::mixture::GaussianMixture;
 
 /// The `format` tag of an HMM model file.
 pub const HMM_FORMAT: &str = "emkit.hmm";
@@ -89,6 +92,30 @@ impl HmmFile {
                     json!(rows(e.probabilities(), e.n_symbols())),
                 );
             }
+            AnyHmm::Gmm(h) => {
+                doc.insert("emission".into(), json!("gmm"));
+                common(&mut doc, h);
+                let e = h.emission();
+                let d = h.n_features();
+                doc.insert("covariance_type".into(), json!(e.covariance_type().name()));
+                doc.insert("n_mix".into(), json!(e.n_mix()));
+                let m = e.mixtures();
+                doc.insert(
+                    "weights".into(),
+                    json!(m.iter().map(|g| g.weights()).collect::<Vec<_>>()),
+                );
+                doc.insert(
+                    "means".into(),
+                    json!(m.iter().map(|g| rows(g.means(), d)).collect::<Vec<_>>()),
+                );
+                doc.insert(
+                    "covariances".into(),
+                    json!(m
+                        .iter()
+                        .map(|g| covariances_to_json(g.covariances(), d))
+                        .collect::<Vec<_>>()),
+                );
+            }
         }
         if let Some(names) = &self.feature_names {
             doc.insert("feature_names".into(), json!(names));
@@ -138,17 +165,7 @@ impl HmmFile {
         };
         let (mut model, d) = match doc.get("emission").and_then(Value::as_str) {
             Some("gaussian") => {
-                let kind: CovarianceType = doc
-                    .get("covariance_type")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| {
-                        bad(
-                            "covariance_type",
-                            "missing; expected full, tied, diag or spherical",
-                        )
-                    })?
-                    .parse()
-                    .map_err(|_| bad("covariance_type", "must be full, tied, diag or spherical"))?;
+                let kind = covariance_type(&doc)?;
                 let means = matrix(doc.get("means"), "means")?;
                 if means.len() != k {
                     return Err(bad(
@@ -187,24 +204,63 @@ impl HmmFile {
                     1,
                 )
             }
-            Some(other) => {
-                return Err(bad(
-                    "emission",
-                    &format!(
-                        "unknown emission {other:?}; expected \"gaussian\" or \"categorical\""
-                    ),
-                ))
+            Some("gmm") => {
+                let kind = covariance_type(&doc)?;
+                let weights = matrix(doc.get("weights"), "weights")?;
+                let (Some(Value::Array(means)), Some(Value::Array(covs))) =
+                    (doc.get("means"), doc.get("covariances"))
+                else {
+                    return Err(bad(
+                        "means",
+                        "mixture emissions need per-state lists of means and covariances",
+                    ));
+                };
+                if weights.len() != k || means.len() != k || covs.len() != k {
+                    return Err(bad(
+                        "weights",
+                        &format!("weights, means and covariances need one entry per state ({k})"),
+                    ));
+                }
+                let mut states = Vec::with_capacity(k);
+                let mut d = 0;
+                for j in 0..k {
+                    let mu = matrix(Some(&means[j]), &format!("means[{j}]"))?;
+                    let mix = weights[j].len();
+                    if mu.len() != mix {
+                        return Err(bad(
+                            &format!("means[{j}]"),
+                            &format!("has {} rows for {mix} weights", mu.len()),
+                        ));
+                    }
+                    d = mu.first().map_or(0, Vec::len);
+                    let cov = covariances_from_json(kind, Some(&covs[j]), mix, d)?;
+                    states.push(GaussianMixture::new(
+                        weights[j].clone(),
+                        mu.concat(),
+                        d,
+                        cov,
+                    )?);
+                }
+                let emission = GmmEmission::new(states)?;
+                (AnyHmm::Gmm(GmmHmm::new(start, transitions, emission)?), d)
             }
+            Some(other) => return Err(bad(
+                "emission",
+                &format!(
+                    "unknown emission {other:?}; expected \"gaussian\", \"categorical\" or \"gmm\""
+                ),
+            )),
             None => {
                 return Err(bad(
                     "emission",
-                    "missing; expected \"gaussian\" or \"categorical\"",
+                    "missing; expected \"gaussian\", \"categorical\" or \"gmm\"",
                 ))
             }
         };
         match &mut model {
             AnyHmm::Gaussian(h) => h.set_learned(learned),
             AnyHmm::Categorical(h) => h.set_learned(learned),
+            AnyHmm::Gmm(h) => h.set_learned(learned),
         }
         if let Some(v) = doc.get("n_states") {
             if v.as_u64() != Some(k as u64) {

@@ -110,17 +110,7 @@ impl MixtureFile {
             MIXTURE_VERSION,
             "a Gaussian-mixture model",
         )?;
-        let kind: CovarianceType = doc
-            .get("covariance_type")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                bad(
-                    "covariance_type",
-                    "missing; expected full, tied, diag or spherical",
-                )
-            })?
-            .parse()
-            .map_err(|_| bad("covariance_type", "must be full, tied, diag or spherical"))?;
+        let kind = covariance_type(&doc)?;
         let weights = numbers(doc.get("weights"), "weights")?;
         let k = weights.len();
         let means_rows = matrix(doc.get("means"), "means")?;
@@ -227,6 +217,20 @@ pub(crate) fn feature_names(v: Option<Value>, d: usize) -> Result<Option<Vec<Str
         }
         Some(_) => Err(bad("feature_names", "must be a list of strings")),
     }
+}
+
+/// The `covariance_type` field.
+pub(crate) fn covariance_type(doc: &Map<String, Value>) -> Result<CovarianceType> {
+    doc.get("covariance_type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            bad(
+                "covariance_type",
+                "missing; expected full, tied, diag or spherical",
+            )
+        })?
+        .parse()
+        .map_err(|_| bad("covariance_type", "must be full, tied, diag or spherical"))
 }
 
 /// Rows of `w` values as nested JSON lists.

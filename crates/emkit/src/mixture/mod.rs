@@ -235,7 +235,7 @@ impl GaussianMixture {
         k - 1 + k * d + self.covariance_type().n_covariance_parameters(k, d)
     }
 
-    fn check_data(&self, data: DataRef<'_>) -> Result<()> {
+    pub(crate) fn check_data(&self, data: DataRef<'_>) -> Result<()> {
         if data.n_cols() != self.n_features {
             return Err(Error::ShapeMismatch {
                 what: "number of features (columns) for this model".into(),
