@@ -568,17 +568,21 @@ fn print_summary(
         eprintln!();
     }
     match &model {
-        AnyHmm::Gaussian(h) => print_means(h.n_states(), h.emission().means(), names),
+        AnyHmm::Gaussian(h) => {
+            let labels: Vec<String> = (0..h.n_states()).map(|i| i.to_string()).collect();
+            print_means("state", &labels, h.emission().means(), names)
+        }
         AnyHmm::Gmm(h) => {
-            let m = h.emission().n_mix();
-            eprintln!("  (component means listed state by state, {m} per state)");
-            let means: Vec<f64> = h
-                .emission()
-                .mixtures()
-                .iter()
-                .flat_map(|g| g.means().to_vec())
-                .collect();
-            print_means(h.n_states() * m, &means, names)
+            let mixtures = h.emission().mixtures();
+            let mut labels = Vec::new();
+            let mut means = Vec::new();
+            for (i, g) in mixtures.iter().enumerate() {
+                for c in 0..g.n_components() {
+                    labels.push(format!("{i}.{c} ({:.3})", g.weights()[c]));
+                }
+                means.extend_from_slice(g.means());
+            }
+            print_means("state.component (weight)", &labels, &means, names)
         }
         AnyHmm::Categorical(h) => {
             let m = h.emission().n_symbols();
@@ -597,7 +601,8 @@ fn print_summary(
     }
 }
 
-fn print_means(rows: usize, means: &[f64], names: &[String]) {
+/// One row of means per label, under a header of feature names.
+fn print_means(title: &str, labels: &[String], means: &[f64], names: &[String]) {
     let d = names.len();
     let width = names
         .iter()
@@ -605,13 +610,14 @@ fn print_means(rows: usize, means: &[f64], names: &[String]) {
         .max()
         .unwrap_or(0)
         .clamp(9, 24);
-    eprint!("  state   means\n  {:<5}  ", "");
+    let left = labels.iter().map(|l| l.len()).max().unwrap_or(0).max(5);
+    eprint!("  {title}  means\n  {:<left$} ", "");
     for n in names {
         eprint!(" {n:>width$}");
     }
     eprintln!();
-    for i in 0..rows {
-        eprint!("  {i:<5}  ");
+    for (i, label) in labels.iter().enumerate() {
+        eprint!("  {label:<left$} ");
         for f in 0..d {
             eprint!(" {:>width$.4}", means[i * d + f]);
         }
