@@ -30,6 +30,9 @@ use crate::mixture::GaussianMixture;
 
 /// The `format` tag of an HMM model file.
 pub const HMM_FORMAT: &str = "emkit.hmm";
+/// The `emission` values a file may hold.
+const EMISSIONS: &str = "\"gaussian\", \"categorical\" or \"gmm\"";
+
 /// The HMM model-file version this build writes and reads.
 pub const HMM_VERSION: u64 = 1;
 
@@ -244,18 +247,13 @@ impl HmmFile {
                 let emission = GmmEmission::new(states)?;
                 (AnyHmm::Gmm(GmmHmm::new(start, transitions, emission)?), d)
             }
-            Some(other) => return Err(bad(
-                "emission",
-                &format!(
-                    "unknown emission {other:?}; expected \"gaussian\", \"categorical\" or \"gmm\""
-                ),
-            )),
-            None => {
+            Some(other) => {
                 return Err(bad(
                     "emission",
-                    "missing; expected \"gaussian\", \"categorical\" or \"gmm\"",
+                    &format!("unknown emission {other:?}; expected {EMISSIONS}"),
                 ))
             }
+            None => return Err(bad("emission", &format!("missing; expected {EMISSIONS}"))),
         };
         match &mut model {
             AnyHmm::Gaussian(h) => h.set_learned(learned),
