@@ -13,6 +13,7 @@ use crate::common::{
     check_output_path, csv_line, display_name, exit_code, fmt_f64, parse_positive, read_data,
     write_atomic, FitOptions,
 };
+use crate::plot::{self, check_plot_path};
 use crate::progress::{FitProgress, Verbosity};
 
 #[derive(Args, Debug)]
@@ -37,6 +38,9 @@ pub struct FitArgs {
     /// Write the best restart's convergence trace (iteration, log-likelihood, change) as CSV.
     #[arg(long, value_name = "TRACE.csv")]
     pub trace: Option<PathBuf>,
+    /// Draw the best restart's convergence curve (log-likelihood per iteration).
+    #[arg(long, value_name = "CURVE.png|.svg")]
+    pub plot: Option<PathBuf>,
     /// One line per EM iteration on stderr.
     #[arg(short, long, conflicts_with = "quiet")]
     pub verbose: bool,
@@ -67,6 +71,9 @@ pub fn stop_name(stop: StopReason) -> &'static str {
 pub fn run(args: FitArgs) -> Result<()> {
     for path in [&args.output, &args.trace].into_iter().flatten() {
         check_output_path(path)?;
+    }
+    if let Some(path) = &args.plot {
+        check_plot_path(path)?;
     }
     args.options.em.validate()?;
     let name = display_name(&args.data);
@@ -102,6 +109,14 @@ pub fn run(args: FitArgs) -> Result<()> {
         };
         let text = file.to_json_string();
         write_atomic(path, |out| out.write_all(text.as_bytes()))?;
+    }
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "{}-component {} mixture, {name}",
+            fitted.model.n_components(),
+            fitted.model.covariance_type()
+        );
+        plot::convergence(path, &fitted.report.best().trace, &title)?;
     }
     if let Some(path) = &args.trace {
         write_atomic(path, |out| {

@@ -9,6 +9,7 @@ mod apply;
 mod common;
 mod fit;
 mod hmm;
+mod plot;
 mod progress;
 mod select;
 
@@ -38,6 +39,8 @@ enum Command {
     Select(select::SelectArgs),
     /// Flag rows of low density under a fitted or saved mixture.
     Anomalies(anomalies::AnomaliesArgs),
+    /// Draw a saved mixture over its data: two columns, components and ellipses.
+    Plot(plot::PlotArgs),
     /// Hidden Markov models: fit, decode, score, sample.
     Hmm(hmm::HmmArgs),
 }
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Sample(args) => apply::sample(args),
         Command::Select(args) => select::run(args),
         Command::Anomalies(args) => anomalies::run(args),
+        Command::Plot(args) => plot::run(args),
         Command::Hmm(args) => hmm::run(args),
     };
     match outcome {

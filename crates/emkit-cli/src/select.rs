@@ -1,7 +1,7 @@
 //! `emkit select`: fit a grid of k × covariance types, pick the best by a criterion.
 
 use std::ops::RangeInclusive;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::common::{check_output_path, display_name, read_data, write_atomic, EmOptions};
 use crate::fit::stop_name;
+use crate::plot::{self, check_plot_path};
 use crate::progress::{CountProgress, Verbosity};
 
 #[derive(Args, Debug)]
@@ -41,6 +42,9 @@ pub struct SelectArgs {
     /// Save the best model here (JSON, the format of `emkit fit -o`).
     #[arg(short = 'o', long = "output", value_name = "BEST.json")]
     pub output: Option<PathBuf>,
+    /// Draw the criterion against k, one line per covariance type.
+    #[arg(long, value_name = "FILE.png|.svg")]
+    pub plot: Option<PathBuf>,
     /// Print one JSON object with the pick and the whole table on stdout.
     #[arg(long)]
     pub json: bool,
@@ -112,6 +116,9 @@ pub fn run(args: SelectArgs) -> Result<()> {
     if let Some(p) = &args.output {
         check_output_path(p)?;
     }
+    if let Some(p) = &args.plot {
+        check_plot_path(p)?;
+    }
     args.em.validate()?;
     let name = display_name(&args.data);
     let table = read_data(&args.data, args.columns.as_deref())?;
@@ -147,6 +154,9 @@ pub fn run(args: SelectArgs) -> Result<()> {
             data.n_cols(),
             seconds,
         );
+    }
+    if let Some(path) = &args.plot {
+        plot_criterion(path, &args, &selection, &name)?;
     }
     let Some((best, best_fit)) = selection.best() else {
         return Err(no_best(&selection));
@@ -184,6 +194,36 @@ pub fn run(args: SelectArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The criterion against k, one line per covariance type (failed cells left out).
+fn plot_criterion(path: &Path, args: &SelectArgs, selection: &Selection, name: &str) -> Result<()> {
+    let criterion = args.criterion;
+    let series: Vec<(String, Vec<(f64, f64)>)> = selection
+        .config
+        .covariance_types
+        .iter()
+        .map(|&kind| {
+            let points = selection
+                .cells
+                .iter()
+                .filter(|c| c.covariance_type == kind)
+                .filter_map(|c| {
+                    let fit = c.outcome.as_ref().ok()?;
+                    Some((c.n_components as f64, fit.criterion(criterion)))
+                })
+                .collect();
+            (kind.name().to_string(), points)
+        })
+        .collect();
+    let upper = criterion.name().to_uppercase();
+    plot::lines(
+        path,
+        &format!("{upper} by number of components, {name} (lower is better)"),
+        "k (components)",
+        &upper,
+        &series,
+    )
 }
 
 /// Why there is no best: every fit failed, or every fit that worked collapsed.

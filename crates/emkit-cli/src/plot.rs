@@ -1,0 +1,406 @@
+//! Pictures: convergence curves, criteria against k, and 2-D scatter plots of
+//! a mixture. PNG or SVG by the file's extension. Text is drawn with DejaVu
+//! Sans compiled into the binary, so a machine with no font packages renders
+//! the same picture.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use anyhow::{anyhow, Result};
+use emkit::{GaussianMixture, TraceEntry};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{register_font, FontStyle};
+
+use crate::common::{
+    check_output_path, display_name, input_error, read_data_for_model, read_model,
+};
+
+/// Picture size in pixels (PNG) or user units (SVG).
+pub const SIZE: (u32, u32) = (800, 600);
+
+/// The font family name the pictures use.
+const FONT: &str = "sans-serif";
+
+/// Colours of components and series, in order (then repeated).
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+];
+
+fn colour(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+fn register_embedded_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The bytes are a valid TrueType font shipped by the dejavu crate.
+        let _ = register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+    });
+}
+
+#[derive(Clone, Copy)]
+enum Format {
+    Png,
+    Svg,
+}
+
+/// Checks a picture path before any work: its folder exists and its extension
+/// is `.png` or `.svg`.
+pub fn check_plot_path(path: &Path) -> Result<()> {
+    check_output_path(path)?;
+    format_of(path).map(|_| ())
+}
+
+fn format_of(path: &Path) -> Result<Format> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("png") => Ok(Format::Png),
+        Some("svg") => Ok(Format::Svg),
+        _ => Err(input_error(format!(
+            "{}: a picture must end in .png or .svg",
+            path.display()
+        ))),
+    }
+}
+
+/// Draws with `draw` onto a backend for `path` and moves the finished file
+/// into place (written beside it first, so a failure leaves no partial file).
+fn render(
+    path: &Path,
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<()>,
+    draw_svg: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<()>,
+) -> Result<()> {
+    register_embedded_font();
+    let format = format_of(path)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    // The temporary keeps the extension: the PNG encoder is chosen by it.
+    let ext = match format {
+        Format::Png => "png",
+        Format::Svg => "svg",
+    };
+    let tmp = folder.join(format!(".{name}.{}.tmp.{ext}", std::process::id()));
+    let result = match format {
+        Format::Png => {
+            let area = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
+            draw(&area).and_then(|()| area.present().map_err(|e| anyhow!("{e}")))
+        }
+        Format::Svg => {
+            let area = SVGBackend::new(&tmp, SIZE).into_drawing_area();
+            draw_svg(&area).and_then(|()| area.present().map_err(|e| anyhow!("{e}")))
+        }
+    };
+    let result = result.and_then(|()| std::fs::rename(&tmp, path).map_err(Into::into));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(anyhow!("{}: cannot draw the picture: {e}", path.display()));
+    }
+    Ok(())
+}
+
+/// Lines through points, one series per `(name, points)`, with axis labels.
+pub fn lines(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<()> {
+    fn draw<DB: DrawingBackend>(
+        area: &DrawingArea<DB, Shift>,
+        title: &str,
+        x_label: &str,
+        y_label: &str,
+        series: &[(String, Vec<(f64, f64)>)],
+    ) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e}");
+        area.fill(&WHITE).map_err(e)?;
+        let points = series.iter().flat_map(|(_, p)| p.iter().copied());
+        let (x, y) = bounds(points);
+        let mut chart = ChartBuilder::on(area)
+            .caption(title, (FONT, 24))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(90)
+            .build_cartesian_2d(x.0..x.1, y.0..y.1)
+            .map_err(e)?;
+        // Counts (k, iterations) get whole-number ticks only.
+        let whole = series
+            .iter()
+            .flat_map(|(_, p)| p.iter())
+            .all(|(x, _)| x.fract() == 0.0);
+        let ticks = if whole {
+            ((x.1 - x.0).floor() as usize + 1).clamp(2, 12)
+        } else {
+            10
+        };
+        let whole_label = |v: &f64| {
+            if whole && v.fract() != 0.0 {
+                String::new()
+            } else if whole {
+                format!("{v:.0}")
+            } else {
+                format!("{v}")
+            }
+        };
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .x_labels(ticks)
+            .x_label_formatter(&whole_label)
+            .label_style((FONT, 15))
+            .draw()
+            .map_err(e)?;
+        for (i, (name, p)) in series.iter().enumerate() {
+            let c = colour(i);
+            chart
+                .draw_series(LineSeries::new(p.iter().copied(), c.stroke_width(2)))
+                .map_err(e)?
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], c.stroke_width(2)));
+            chart
+                .draw_series(p.iter().map(|&q| Circle::new(q, 3, c.filled())))
+                .map_err(e)?;
+        }
+        if series.len() > 1 {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .label_font((FONT, 15))
+                .draw()
+                .map_err(e)?;
+        }
+        Ok(())
+    }
+    render(
+        path,
+        |a| draw(a, title, x_label, y_label, series),
+        |a| draw(a, title, x_label, y_label, series),
+    )
+}
+
+/// The convergence curve of a fit: mean log-likelihood per iteration.
+pub fn convergence(path: &Path, trace: &[TraceEntry], title: &str) -> Result<()> {
+    let points = trace
+        .iter()
+        .map(|e| (e.iteration as f64, e.mean_log_likelihood))
+        .collect();
+    lines(
+        path,
+        title,
+        "iteration",
+        "mean log-likelihood",
+        &[("best restart".into(), points)],
+    )
+}
+
+/// Smallest and largest x and y, padded by 5% (and widened when flat).
+fn bounds(points: impl Iterator<Item = (f64, f64)>) -> ((f64, f64), (f64, f64)) {
+    let (mut x, mut y) = (
+        (f64::INFINITY, f64::NEG_INFINITY),
+        (f64::INFINITY, f64::NEG_INFINITY),
+    );
+    for (a, b) in points.filter(|(a, b)| a.is_finite() && b.is_finite()) {
+        x = (x.0.min(a), x.1.max(a));
+        y = (y.0.min(b), y.1.max(b));
+    }
+    let pad = |(lo, hi): (f64, f64)| {
+        if !lo.is_finite() {
+            return (0.0, 1.0);
+        }
+        let span = if hi > lo { hi - lo } else { lo.abs().max(1.0) };
+        (lo - 0.05 * span, hi + 0.05 * span)
+    };
+    (pad(x), pad(y))
+}
+
+/// A scatter plot of two columns coloured by component, with each
+/// component's covariance ellipse at 1 and 2 standard deviations.
+pub fn mixture_scatter(
+    path: &Path,
+    model: &GaussianMixture,
+    columns: (usize, usize),
+    names: (&str, &str),
+    xy: &[(f64, f64)],
+    labels: &[usize],
+) -> Result<()> {
+    let d = model.n_features();
+    let (a, b) = columns;
+    let ellipses: Vec<Vec<(f64, f64)>> = (0..model.n_components())
+        .flat_map(|j| {
+            let cov = model.covariances().component_matrix(j, d);
+            let mean = (model.means()[j * d + a], model.means()[j * d + b]);
+            let sub = [cov[a * d + a], cov[a * d + b], cov[b * d + b]];
+            [1.0, 2.0].map(|k| ellipse(mean, sub, k))
+        })
+        .collect();
+    fn draw<DB: DrawingBackend>(
+        area: &DrawingArea<DB, Shift>,
+        names: (&str, &str),
+        xy: &[(f64, f64)],
+        labels: &[usize],
+        ellipses: &[Vec<(f64, f64)>],
+    ) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e}");
+        area.fill(&WHITE).map_err(e)?;
+        let (x, y) = bounds(xy.iter().copied().chain(ellipses.iter().flatten().copied()));
+        let mut chart = ChartBuilder::on(area)
+            .caption("components and their 1σ, 2σ ellipses", (FONT, 22))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x.0..x.1, y.0..y.1)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc(names.0)
+            .y_desc(names.1)
+            .label_style((FONT, 15))
+            .draw()
+            .map_err(e)?;
+        chart
+            .draw_series(
+                xy.iter()
+                    .zip(labels)
+                    .map(|(&p, &l)| Circle::new(p, 3, colour(l).mix(0.7).filled())),
+            )
+            .map_err(e)?;
+        for (i, path) in ellipses.iter().enumerate() {
+            let c = colour(i / 2);
+            let width = if i % 2 == 0 { 2 } else { 1 };
+            chart
+                .draw_series(LineSeries::new(path.iter().copied(), c.stroke_width(width)))
+                .map_err(e)?;
+        }
+        Ok(())
+    }
+    render(
+        path,
+        |ar| draw(ar, names, xy, labels, &ellipses),
+        |ar| draw(ar, names, xy, labels, &ellipses),
+    )
+}
+
+/// Points of the ellipse `{x : (x − m)ᵀ S⁻¹ (x − m) = k²}` for the 2 × 2
+/// covariance `S = [[s_aa, s_ab], [s_ab, s_bb]]`.
+fn ellipse(m: (f64, f64), [aa, ab, bb]: [f64; 3], k: f64) -> Vec<(f64, f64)> {
+    // Cholesky of S: x = m + k·L·(cos t, sin t) traces the ellipse.
+    let l11 = aa.max(0.0).sqrt();
+    let l21 = if l11 > 0.0 { ab / l11 } else { 0.0 };
+    let l22 = (bb - l21 * l21).max(0.0).sqrt();
+    (0..=100)
+        .map(|i| {
+            let t = i as f64 / 100.0 * std::f64::consts::TAU;
+            let (c, s) = (t.cos(), t.sin());
+            (m.0 + k * l11 * c, m.1 + k * (l21 * c + l22 * s))
+        })
+        .collect()
+}
+
+/// `emkit plot`: a saved mixture over its data, two columns at a time.
+#[derive(clap::Args, Debug)]
+pub struct PlotArgs {
+    /// A model saved by `emkit fit -o`.
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// Data: CSV with a header row (`-` for standard input) or `.npy`.
+    #[arg(value_name = "DATA")]
+    pub data: PathBuf,
+    /// The picture (.png or .svg).
+    #[arg(short = 'o', long = "output", value_name = "FILE.png|.svg")]
+    pub output: PathBuf,
+    /// The two features to draw, by name (default: the first two).
+    #[arg(long, value_delimiter = ',', value_name = "a,b")]
+    pub columns: Option<Vec<String>>,
+}
+
+pub fn run(args: PlotArgs) -> Result<()> {
+    check_plot_path(&args.output)?;
+    let file = read_model(&args.model)?;
+    let model = &file.model;
+    let d = model.n_features();
+    let model_name = display_name(&args.model);
+    if d < 2 {
+        return Err(input_error(format!(
+            "{model_name}: the model has one feature; a scatter plot needs two"
+        )));
+    }
+    let names: Vec<String> = file
+        .feature_names
+        .clone()
+        .unwrap_or_else(|| (0..d).map(|i| format!("x{i}")).collect());
+    let (a, b) = match args.columns.as_deref() {
+        None => (0, 1),
+        Some([x, y]) => {
+            let find = |c: &String| {
+                names.iter().position(|n| n == c).ok_or_else(|| {
+                    input_error(format!(
+                        "--columns: {c:?} is not a feature of {model_name} ({})",
+                        names.join(", ")
+                    ))
+                })
+            };
+            (find(x)?, find(y)?)
+        }
+        Some(_) => return Err(input_error("--columns takes exactly two names, as a,b")),
+    };
+    let table = read_data_for_model(&args.data, None, &file)?;
+    let data = table.data.view();
+    let labels = model.predict(data)?;
+    let xy: Vec<(f64, f64)> = (0..data.n_rows())
+        .map(|i| (data.row(i)[a], data.row(i)[b]))
+        .collect();
+    mixture_scatter(
+        &args.output,
+        model,
+        (a, b),
+        (&names[a], &names[b]),
+        &xy,
+        &labels,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ellipse;
+
+    #[test]
+    fn ellipse_points_are_at_k_mahalanobis_units() {
+        let (m, s) = ((1.0, -2.0), [2.0, 0.6, 0.5]);
+        let det = s[0] * s[2] - s[1] * s[1];
+        for k in [1.0, 2.0] {
+            for (x, y) in ellipse(m, s, k) {
+                let (dx, dy) = (x - m.0, y - m.1);
+                let q = (s[2] * dx * dx - 2.0 * s[1] * dx * dy + s[0] * dy * dy) / det;
+                // A handful of roundings per point.
+                assert!((q.sqrt() - k).abs() < 1e-12, "{q}");
+            }
+        }
+    }
+}
