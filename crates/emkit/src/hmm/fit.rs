@@ -115,7 +115,9 @@ impl<'s, E: Emission> EmModel<Sequences<'s>> for HmmEm<E> {
                 for (a, b) in stats.transitions.iter_mut().zip(&p.transitions) {
                     *a += b;
                 }
-                p.log_likelihood
+                // Where only the backward pass failed, `score` (forward only)
+                // gets the scaled value: report that one.
+                w.last_forward.unwrap_or(p.log_likelihood)
             }
         };
         for (s, g) in stats.start.iter_mut().zip(&w.gamma[..k]) {

@@ -385,8 +385,8 @@ impl<E: Emission> Hmm<E> {
     }
 
     /// Log-likelihood of one sequence, by the scaled forward pass or, where
-    /// it cannot scale, in log space. Fills `w.scaled.gamma` with the filtered
-    /// probabilities when `filtered` is set.
+    /// it cannot scale, in log space. Leaves the filtered probabilities
+    /// `P(state_t | x_1..x_t)` in `w.scaled.gamma`.
     fn sequence_log_likelihood(&self, w: &mut Work<E>, obs: DataRef<'_>) -> f64 {
         let (t, k) = (obs.n_rows(), self.n_states());
         let s = &mut w.scaled;

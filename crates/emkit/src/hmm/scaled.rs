@@ -27,6 +27,10 @@ pub(crate) struct ScaledWork {
     /// `K × K`: the transition matrix transposed, and `Σ_t α̂_t(i) w_{t+1}(j)`.
     trans_t: Vec<f64>,
     m: Vec<f64>,
+    /// The log-likelihood of the last forward pass that scaled, if the last
+    /// one did: a backward pass can fail after it, and the log-space fallback
+    /// then keeps this value, so a fit reports exactly what `score` computes.
+    pub last_forward: Option<f64>,
 }
 
 /// The product of the normalisers is kept as a mantissa and a sum of
@@ -68,6 +72,11 @@ impl ScaledWork {
     /// `self.gamma` with the filtered state probabilities `P(state_t | x_1..t)`
     /// and returns `ln p(x)`, or `None` when a step cannot be scaled.
     pub fn forward(&mut self, start: &[f64], trans: &[f64], t_len: usize) -> Option<f64> {
+        self.last_forward = self.forward_any_path(start, trans, t_len);
+        self.last_forward
+    }
+
+    fn forward_any_path(&mut self, start: &[f64], trans: &[f64], t_len: usize) -> Option<f64> {
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f")
