@@ -244,12 +244,14 @@ impl HmmFile {
                 let emission = GmmEmission::new(states)?;
                 (AnyHmm::Gmm(GmmHmm::new(start, transitions, emission)?), d)
             }
-            Some(other) => return Err(bad(
-                "emission",
-                &format!(
+            Some(other) => {
+                return Err(bad(
+                    "emission",
+                    &format!(
                     "unknown emission {other:?}; expected \"gaussian\", \"categorical\" or \"gmm\""
                 ),
-            )),
+                ))
+            }
             None => {
                 return Err(bad(
                     "emission",
