@@ -10,6 +10,7 @@ mod common;
 mod fit;
 mod hmm;
 mod progress;
+mod segment;
 mod select;
 
 use std::process::ExitCode;
@@ -38,6 +39,8 @@ enum Command {
     Select(select::SelectArgs),
     /// Flag rows of low density under a fitted or saved mixture.
     Anomalies(anomalies::AnomaliesArgs),
+    /// Segment an image by a Gaussian mixture on its pixel colours (and positions).
+    Segment(segment::SegmentArgs),
     /// Hidden Markov models: fit, decode, score, sample.
     Hmm(hmm::HmmArgs),
 }
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Sample(args) => apply::sample(args),
         Command::Select(args) => select::run(args),
         Command::Anomalies(args) => anomalies::run(args),
+        Command::Segment(args) => segment::run(args),
         Command::Hmm(args) => hmm::run(args),
     };
     match outcome {
