@@ -11,6 +11,7 @@ mod fit;
 mod hmm;
 mod plot;
 mod progress;
+mod segment;
 mod select;
 
 use std::process::ExitCode;
@@ -41,6 +42,8 @@ enum Command {
     Anomalies(anomalies::AnomaliesArgs),
     /// Draw a saved mixture over its data: two columns, components and ellipses.
     Plot(plot::PlotArgs),
+    /// Segment an image by a Gaussian mixture on its pixel colours (and positions).
+    Segment(segment::SegmentArgs),
     /// Hidden Markov models: fit, decode, score, sample.
     Hmm(hmm::HmmArgs),
 }
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Command::Select(args) => select::run(args),
         Command::Anomalies(args) => anomalies::run(args),
         Command::Plot(args) => plot::run(args),
+        Command::Segment(args) => segment::run(args),
         Command::Hmm(args) => hmm::run(args),
     };
     match outcome {

@@ -92,17 +92,21 @@ fn render(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    // The temporary keeps the extension: the PNG encoder is chosen by it.
-    let ext = match format {
-        Format::Png => "png",
-        Format::Svg => "svg",
-    };
-    let tmp = folder.join(format!(".{name}.{}.tmp.{ext}", std::process::id()));
+    let tmp = folder.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = match format {
-        Format::Png => {
-            let area = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
-            draw(&area).and_then(|()| area.present().map_err(|e| anyhow!("{e}")))
-        }
+        Format::Png => (|| {
+            // Drawn into memory, encoded by `image`.
+            let mut pixels = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
+            {
+                let area = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
+                draw(&area)?;
+                area.present().map_err(|e| anyhow!("{e}"))?;
+            }
+            let img = image::RgbImage::from_raw(SIZE.0, SIZE.1, pixels)
+                .ok_or_else(|| anyhow!("the picture buffer has the wrong size"))?;
+            img.save_with_format(&tmp, image::ImageFormat::Png)?;
+            Ok(())
+        })(),
         Format::Svg => {
             let area = SVGBackend::new(&tmp, SIZE).into_drawing_area();
             draw_svg(&area).and_then(|()| area.present().map_err(|e| anyhow!("{e}")))
