@@ -239,6 +239,23 @@ fn fits_do_not_depend_on_the_thread_count() {
     for threads in [2, 3] {
         assert!(fit_with(threads) == one, "{threads} threads");
     }
+    // One long sequence (one block of the engine).
+    let (x, _) = gaussian_truth().sample(40_000, seed);
+    let long_fit = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let fit = GaussianHmm::builder(3)
+                .max_iter(5)
+                .seed(seed)
+                .fit(&Sequences::one(x.view()))
+                .unwrap();
+            (fit.log_likelihood().to_bits(), fit.model)
+        })
+    };
+    assert!(long_fit(1) == long_fit(2), "one long sequence");
 }
 
 /// Filtering is causal: the probabilities at step t do not change when later
