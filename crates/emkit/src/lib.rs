@@ -2,7 +2,10 @@
 //!
 //! emkit fits Gaussian mixtures (full, tied, diagonal and spherical
 //! covariances) by EM, with scikit-learn's parameterisation and defaults, and
-//! is built so that hidden Markov models and the other EM models share one engine.
+//! hidden Markov models with Gaussian, categorical or Gaussian-mixture
+//! emissions by Baum–Welch ([`hmm`], hmmlearn's concepts), on one engine.
+//! [`select`] chooses the number of components and [`anomaly`] flags rows of
+//! low density.
 //!
 //! ## Example
 //!
