@@ -17,9 +17,9 @@ use crate::dist::gaussian::{
     blocks_of, covariances_from_stats, factor_block, per_block, CovarianceType, Covariances,
 };
 use crate::error::{Error, Result};
+use crate::linalg::cholesky_lower;
 use crate::linalg::lanes::LANES;
-use crate::linalg::{cholesky_lower, positive_finite};
-use crate::mixture::em::{maximize_into, MixtureStats};
+use crate::mixture::em::{maximize_into, repair_with_pooled, MixtureStats};
 use crate::mixture::kernel::{accumulate_given, component_log_densities, posterior_block, Path};
 use crate::mixture::BLOCK_ROWS;
 use crate::GaussianMixture;
@@ -159,6 +159,31 @@ impl GaussianEmission {
 #[derive(Clone, Debug)]
 pub struct GaussianStats(MixtureStats);
 
+impl GaussianEmission {
+    /// The states' log-densities of `obs` block by block (scaled per row
+    /// when `log_scale` is given; see [`component_log_densities`]).
+    fn densities(
+        &self,
+        obs: DataRef<'_>,
+        stats: &mut GaussianStats,
+        out: &mut [f64],
+        mut log_scale: Option<&mut [f64]>,
+    ) {
+        let (n, k) = (obs.n_rows(), self.n_states());
+        for start in (0..n).step_by(BLOCK_ROWS) {
+            let end = (start + BLOCK_ROWS).min(n);
+            component_log_densities(
+                self.path,
+                &self.model,
+                obs.rows(start, end),
+                &mut stats.0.scratch,
+                &mut out[start * k..end * k],
+                log_scale.as_deref_mut().map(|s| &mut s[start..end]),
+            );
+        }
+    }
+}
+
 impl Emission for GaussianEmission {
     type Stats = GaussianStats;
 
@@ -210,18 +235,7 @@ impl Emission for GaussianEmission {
     }
 
     fn log_probabilities(&self, obs: DataRef<'_>, stats: &mut GaussianStats, out: &mut [f64]) {
-        let (n, k) = (obs.n_rows(), self.n_states());
-        for start in (0..n).step_by(BLOCK_ROWS) {
-            let end = (start + BLOCK_ROWS).min(n);
-            component_log_densities(
-                self.path,
-                &self.model,
-                obs.rows(start, end),
-                &mut stats.0.scratch,
-                &mut out[start * k..end * k],
-                None,
-            );
-        }
+        self.densities(obs, stats, out, None);
     }
 
     fn scaled_probabilities(
@@ -231,18 +245,7 @@ impl Emission for GaussianEmission {
         out: &mut [f64],
         log_scale: &mut [f64],
     ) {
-        let (n, k) = (obs.n_rows(), self.n_states());
-        for start in (0..n).step_by(BLOCK_ROWS) {
-            let end = (start + BLOCK_ROWS).min(n);
-            component_log_densities(
-                self.path,
-                &self.model,
-                obs.rows(start, end),
-                &mut stats.0.scratch,
-                &mut out[start * k..end * k],
-                Some(&mut log_scale[start..end]),
-            );
-        }
+        self.densities(obs, stats, out, Some(log_scale));
     }
 
     fn accumulate(&self, obs: DataRef<'_>, posteriors: &[f64], stats: &mut GaussianStats) {
@@ -321,31 +324,17 @@ impl Emission for GaussianEmission {
             if !repaired.is_empty() {
                 // A collapsed state takes the occupancy-weighted average of
                 // the healthy states' covariances.
-                let healthy: Vec<usize> = (0..k).filter(|j| !repaired.contains(j)).collect();
-                let mass: f64 = healthy.iter().map(|&j| counts[j]).sum();
-                if healthy.is_empty() || !positive_finite(mass) {
-                    return Err(Error::SingularCovariance {
-                        component: repaired[0],
-                        reg_covar,
-                    });
-                }
-                let mut pooled = vec![0.0; per];
-                for &j in &healthy {
-                    for (p, c) in pooled.iter_mut().zip(&cov[j * per..(j + 1) * per]) {
-                        *p += counts[j] * c / mass;
-                    }
-                }
-                for &j in &repaired {
-                    let range = j * per..(j + 1) * per;
-                    cov[range.clone()].copy_from_slice(&pooled);
-                    log_det[j] =
-                        factor_block(kind, &pooled, d, &mut factors[range], &mut self.chol).ok_or(
-                            Error::SingularCovariance {
-                                component: j,
-                                reg_covar,
-                            },
-                        )?;
-                }
+                repair_with_pooled(
+                    kind,
+                    d,
+                    &mut cov,
+                    &counts,
+                    &repaired,
+                    &mut factors,
+                    &mut log_det,
+                    &mut self.chol,
+                    reg_covar,
+                )?;
                 kept.extend(repaired);
             }
             let f = self.model.factored_mut();
@@ -481,14 +470,7 @@ impl Emission for CategoricalEmission {
     }
 
     fn check_data(&self, data: DataRef<'_>) -> Result<()> {
-        if data.n_cols() != 1 {
-            return Err(Error::ShapeMismatch {
-                what: "number of columns of categorical observations (one column of symbols)"
-                    .into(),
-                expected: 1,
-                got: data.n_cols(),
-            });
-        }
+        check_one_column(data)?;
         check_symbols(data, Some(self.n_symbols)).map(|_| ())
     }
 
@@ -580,6 +562,18 @@ impl Emission for CategoricalEmission {
     fn work_per_sample(&self) -> usize {
         4
     }
+}
+
+/// Categorical observations are one column of symbols.
+pub(crate) fn check_one_column(data: DataRef<'_>) -> Result<()> {
+    if data.n_cols() != 1 {
+        return Err(Error::ShapeMismatch {
+            what: "number of columns of categorical observations (one column of symbols)".into(),
+            expected: 1,
+            got: data.n_cols(),
+        });
+    }
+    Ok(())
 }
 
 /// Checks a column of symbols: integers in `0..n_symbols` (or any

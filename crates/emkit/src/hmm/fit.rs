@@ -4,7 +4,7 @@ use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
 use super::emission::{
-    check_symbols, CategoricalEmission, Emission, GaussianEmission, GmmEmission,
+    check_one_column, check_symbols, CategoricalEmission, Emission, GaussianEmission, GmmEmission,
 };
 use super::forward_backward::forward_backward;
 use super::scaled::ScaledWork;
@@ -15,6 +15,7 @@ use crate::em::{self, EmConfig, EmData, EmModel, FitReport, MaximizeOutcome, Mon
 use crate::em::{NoMonitor, SufficientStats};
 use crate::error::{Error, Result};
 use crate::init::kmeans;
+use crate::select::DataCovariance;
 
 /// Most Lloyd iterations of the k-means initialisation (scikit-learn's default).
 const KMEANS_MAX_ITER: usize = 300;
@@ -466,7 +467,7 @@ impl Initialise<GaussianEmission> for HmmBuilder<GaussianEmission> {
     fn initial_emission(&self, data: DataRef<'_>, rng: &mut Pcg64) -> Result<GaussianEmission> {
         let (d, k) = (data.n_cols(), self.n_states);
         let centres = kmeans(data, k, KMEANS_MAX_ITER, rng).centres;
-        let cov = data_covariance(data, self.reg_covar);
+        let cov = DataCovariance::new(data, self.reg_covar)?.matrix().to_vec();
         let diag: Vec<f64> = (0..d).map(|a| cov[a * d + a]).collect();
         let covariances = match self.covariance {
             CovarianceType::Full => Covariances::Full(cov.repeat(k)),
@@ -481,34 +482,6 @@ impl Initialise<GaussianEmission> for HmmBuilder<GaussianEmission> {
             reg_covar: self.reg_covar,
         })
     }
-}
-
-/// The population covariance of the rows (`d × d`) plus `reg_covar` on the diagonal.
-fn data_covariance(data: DataRef<'_>, reg_covar: f64) -> Vec<f64> {
-    let (n, d) = (data.n_rows(), data.n_cols());
-    let mut mean = vec![0.0; d];
-    for i in 0..n {
-        for (m, x) in mean.iter_mut().zip(data.row(i)) {
-            *m += x;
-        }
-    }
-    mean.iter_mut().for_each(|m| *m /= n as f64);
-    let mut cov = vec![0.0; d * d];
-    for i in 0..n {
-        let x = data.row(i);
-        for a in 0..d {
-            for b in 0..d {
-                cov[a * d + b] += (x[a] - mean[a]) * (x[b] - mean[b]);
-            }
-        }
-    }
-    for (a, c) in cov.iter_mut().enumerate() {
-        *c /= n as f64;
-        if a % (d + 1) == 0 {
-            *c += reg_covar;
-        }
-    }
-    cov
 }
 
 impl HmmBuilder<GmmEmission> {
@@ -597,14 +570,7 @@ impl HmmBuilder<CategoricalEmission> {
 
 impl Initialise<CategoricalEmission> for HmmBuilder<CategoricalEmission> {
     fn check_for_init(&self, data: DataRef<'_>) -> Result<()> {
-        if data.n_cols() != 1 {
-            return Err(Error::ShapeMismatch {
-                what: "number of columns of categorical observations (one column of symbols)"
-                    .into(),
-                expected: 1,
-                got: data.n_cols(),
-            });
-        }
+        check_one_column(data)?;
         if self.n_symbols == Some(0) {
             return Err(Error::InvalidConfig {
                 field: "n_symbols",

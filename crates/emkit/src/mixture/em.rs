@@ -330,31 +330,17 @@ pub(crate) fn maximize_into(
     bad.sort_unstable();
     if !bad.is_empty() {
         if kind != CovarianceType::Tied {
-            let healthy: Vec<usize> = (0..k).filter(|j| !bad.contains(j)).collect();
-            let mass: f64 = healthy.iter().map(|&j| counts[j]).sum();
-            if healthy.is_empty() || !positive_finite(mass) {
-                return Err(Error::SingularCovariance {
-                    component: bad[0],
-                    reg_covar,
-                });
-            }
-            let mut pooled = vec![0.0; per];
-            for &j in &healthy {
-                for (p, c) in pooled.iter_mut().zip(&cov[j * per..(j + 1) * per]) {
-                    *p += counts[j] * c / mass;
-                }
-            }
-            for &j in &bad {
-                let range = j * per..(j + 1) * per;
-                cov[range.clone()].copy_from_slice(&pooled);
-                f.log_det[j] =
-                    factor_block(kind, &pooled, d, &mut f.precisions_cholesky[range], chol).ok_or(
-                        Error::SingularCovariance {
-                            component: j,
-                            reg_covar,
-                        },
-                    )?;
-            }
+            repair_with_pooled(
+                kind,
+                d,
+                cov,
+                counts,
+                &bad,
+                &mut f.precisions_cholesky,
+                &mut f.log_det,
+                chol,
+                reg_covar,
+            )?;
         }
         for (i, &j) in bad.iter().enumerate() {
             if let Some(x) = stats.worst.row(i) {
@@ -369,6 +355,50 @@ pub(crate) fn maximize_into(
         *lw = w.ln();
     }
     Ok(bad)
+}
+
+/// Gives each component in `bad` the count-weighted average of the other
+/// components' covariances and factors it into `factors` and `log_det`
+/// (layouts as the covariances, not tied); an error when no healthy
+/// component is left or the average does not factor.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn repair_with_pooled(
+    kind: CovarianceType,
+    d: usize,
+    cov: &mut [f64],
+    counts: &[f64],
+    bad: &[usize],
+    factors: &mut [f64],
+    log_det: &mut [f64],
+    chol: &mut [f64],
+    reg_covar: f64,
+) -> Result<()> {
+    let per = per_block(kind, d);
+    let healthy: Vec<usize> = (0..counts.len()).filter(|j| !bad.contains(j)).collect();
+    let mass: f64 = healthy.iter().map(|&j| counts[j]).sum();
+    if healthy.is_empty() || !positive_finite(mass) {
+        return Err(Error::SingularCovariance {
+            component: bad[0],
+            reg_covar,
+        });
+    }
+    let mut pooled = vec![0.0; per];
+    for &j in &healthy {
+        for (p, c) in pooled.iter_mut().zip(&cov[j * per..(j + 1) * per]) {
+            *p += counts[j] * c / mass;
+        }
+    }
+    for &j in bad {
+        let range = j * per..(j + 1) * per;
+        cov[range.clone()].copy_from_slice(&pooled);
+        log_det[j] = factor_block(kind, &pooled, d, &mut factors[range], chol).ok_or(
+            Error::SingularCovariance {
+                component: j,
+                reg_covar,
+            },
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
