@@ -9,7 +9,7 @@ use emkit::io::MixtureFile;
 use serde_json::json;
 
 use crate::common::{
-    check_output_path, csv_line, display_name, exit_code, fmt_f64, input_error, parse_positive,
+    check_output_path, csv_line, display_name, fit_error, fmt_f64, input_error, parse_positive,
     read_data, read_data_for_model, read_model, write_atomic, write_output, FitOptions,
 };
 use crate::fit::stop_name;
@@ -114,14 +114,7 @@ pub fn run(args: AnomaliesArgs) -> Result<()> {
             let mut progress = FitProgress::new(verbosity);
             let fitted = builder.fit_with_monitor(table.data.view(), &mut progress);
             progress.finish();
-            let fitted = fitted.map_err(|e| {
-                let e = anyhow::Error::new(e);
-                if exit_code(&e) == 2 {
-                    e.context(name.clone())
-                } else {
-                    e.context(format!("{name}: fit failed"))
-                }
-            })?;
+            let fitted = fitted.map_err(|e| fit_error(&name, e))?;
             let best = fitted.report.best();
             let summary = json!({
                 "n_components": fitted.model.n_components(),

@@ -259,6 +259,43 @@ pub fn write_output(
     }
 }
 
+/// Writes a convergence trace as CSV (iteration, mean log-likelihood, change).
+pub fn write_trace(path: &Path, trace: &[emkit::TraceEntry]) -> Result<()> {
+    write_atomic(path, |out| {
+        csv_line(
+            out,
+            &[
+                "iteration".into(),
+                "mean_log_likelihood".into(),
+                "change".into(),
+            ],
+        )?;
+        for e in trace {
+            let change = e.change.map_or(String::new(), fmt_f64);
+            csv_line(
+                out,
+                &[
+                    e.iteration.to_string(),
+                    fmt_f64(e.mean_log_likelihood),
+                    change,
+                ],
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// A library error from fitting data file `name`: input errors named after
+/// the file (exit 2), anything else as a failed fit (exit 1).
+pub fn fit_error(name: &str, e: emkit::Error) -> anyhow::Error {
+    let e = anyhow::Error::new(e);
+    if exit_code(&e) == 2 {
+        e.context(name.to_owned())
+    } else {
+        e.context(format!("{name}: fit failed"))
+    }
+}
+
 /// Writes one CSV line of already formatted cells.
 pub fn csv_line(out: &mut dyn Write, cells: &[String]) -> io::Result<()> {
     let mut line = String::new();

@@ -10,8 +10,8 @@ use emkit::{MixtureFit, RestartReport, StopReason};
 use serde_json::{json, Value};
 
 use crate::common::{
-    check_output_path, csv_line, display_name, exit_code, fmt_f64, parse_positive, read_data,
-    write_atomic, FitOptions,
+    check_output_path, display_name, fit_error, parse_positive, read_data, write_atomic,
+    write_trace, FitOptions,
 };
 use crate::plot::{self, check_plot_path};
 use crate::progress::{FitProgress, Verbosity};
@@ -89,14 +89,7 @@ pub fn run(args: FitArgs) -> Result<()> {
     let fitted = builder.fit_with_monitor(data, &mut progress);
     let seconds = started.elapsed().as_secs_f64();
     progress.finish();
-    let fitted = fitted.map_err(|e| {
-        let e = anyhow::Error::new(e);
-        if exit_code(&e) == 2 {
-            e.context(name.clone())
-        } else {
-            e.context(format!("{name}: fit failed"))
-        }
-    })?;
+    let fitted = fitted.map_err(|e| fit_error(&name, e))?;
 
     let summary = summary_json(&args, &fitted, &table.names, seconds);
     if let Some(path) = &args.output {
@@ -119,28 +112,7 @@ pub fn run(args: FitArgs) -> Result<()> {
         plot::convergence(path, &fitted.report.best().trace, &title)?;
     }
     if let Some(path) = &args.trace {
-        write_atomic(path, |out| {
-            csv_line(
-                out,
-                &[
-                    "iteration".into(),
-                    "mean_log_likelihood".into(),
-                    "change".into(),
-                ],
-            )?;
-            for e in &fitted.report.best().trace {
-                let change = e.change.map_or(String::new(), fmt_f64);
-                csv_line(
-                    out,
-                    &[
-                        e.iteration.to_string(),
-                        fmt_f64(e.mean_log_likelihood),
-                        change,
-                    ],
-                )?;
-            }
-            Ok(())
-        })?;
+        write_trace(path, &fitted.report.best().trace)?;
     }
     if args.json {
         let mut out = summary;

@@ -15,9 +15,9 @@ use emkit::{CovarianceType, Monitor};
 use serde_json::{json, Value};
 
 use crate::common::{
-    check_output_path, check_tol_and_reg_covar, csv_line, display_name, exit_code, fmt_f64,
+    check_output_path, check_tol_and_reg_covar, csv_line, display_name, fit_error, fmt_f64,
     input_error, parse_covariance, parse_positive, read_data, read_data_for_features, write_atomic,
-    write_output,
+    write_output, write_trace,
 };
 use crate::fit::{stop_name, stop_text};
 use crate::progress::{FitProgress, Verbosity};
@@ -277,14 +277,7 @@ fn fit(args: FitArgs) -> Result<()> {
     let mut progress = FitProgress::new(verbosity);
     rayon::broadcast(|_| ());
     let started = Instant::now();
-    let context = |e: emkit::Error| {
-        let e = anyhow::Error::new(e);
-        if exit_code(&e) == 2 {
-            e.context(name.clone())
-        } else {
-            e.context(format!("{name}: fit failed"))
-        }
-    };
+    let context = |e: emkit::Error| fit_error(&name, e);
     let fitted: AnyFit = match args.emission {
         EmissionKind::Gaussian => {
             let mut b = GaussianHmm::builder(args.states)
@@ -349,28 +342,7 @@ fn fit(args: FitArgs) -> Result<()> {
     }
     let report = fitted.report();
     if let Some(path) = &args.trace {
-        write_atomic(path, |out| {
-            csv_line(
-                out,
-                &[
-                    "iteration".into(),
-                    "mean_log_likelihood".into(),
-                    "change".into(),
-                ],
-            )?;
-            for e in &report.best().trace {
-                let change = e.change.map_or(String::new(), fmt_f64);
-                csv_line(
-                    out,
-                    &[
-                        e.iteration.to_string(),
-                        fmt_f64(e.mean_log_likelihood),
-                        change,
-                    ],
-                )?;
-            }
-            Ok(())
-        })?;
+        write_trace(path, &report.best().trace)?;
     }
     if args.json {
         let mut out = summary.clone();

@@ -21,7 +21,7 @@ use rand_pcg::Pcg64;
 use serde_json::json;
 
 use crate::common::{
-    check_output_path, display_name, exit_code, input_error, parse_covariance, parse_positive,
+    check_output_path, display_name, fit_error, input_error, parse_covariance, parse_positive,
     write_atomic, EmOptions,
 };
 use crate::fit::{stop_name, stop_text};
@@ -243,14 +243,7 @@ pub fn run(args: SegmentArgs) -> Result<()> {
     let fitted = builder.fit_with_monitor(fit_data, &mut progress);
     let fit_seconds = fit_started.elapsed().as_secs_f64();
     progress.finish();
-    let fitted: MixtureFit = fitted.map_err(|e| {
-        let e = anyhow::Error::new(e);
-        if exit_code(&e) == 2 {
-            e.context(name.clone())
-        } else {
-            e.context(format!("{name}: fit failed"))
-        }
-    })?;
+    let fitted: MixtureFit = fitted.map_err(|e| fit_error(&name, e))?;
     drop(x);
     let model = &fitted.model;
     let colors = palette(model);
