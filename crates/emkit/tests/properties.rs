@@ -107,11 +107,17 @@ fn reported_log_likelihood_is_the_score_of_the_returned_model() {
 #[test]
 fn a_fit_is_bit_identical_for_any_number_of_threads() {
     let seed = test_seed(5);
-    // Enough rows for the task count to hit its cap (64 tasks of more than
-    // the minimum 4 blocks of 256 rows each).
-    let n = 100_000;
-    let x = blobs(n, 3, 5, seed);
-    let data = DataRef::new(&x, n, 3).unwrap();
+    // 100 000 rows: enough for the task count to hit its cap (64 tasks of more
+    // than the minimum 4 blocks of 256 rows each). 40 features: the longer
+    // blocks and the row-oriented second moments of full and tied covariances.
+    for (n, d) in [(100_000, 3), (12_000, 40)] {
+        let x = blobs(n, d, 5, seed);
+        let data = DataRef::new(&x, n, d).unwrap();
+        same_fit_on_one_and_two_threads(data, seed);
+    }
+}
+
+fn same_fit_on_one_and_two_threads(data: DataRef<'_>, seed: u64) {
     for kind in CovarianceType::ALL {
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
@@ -136,6 +142,12 @@ fn a_fit_is_bit_identical_for_any_number_of_threads() {
             two.model.score_samples(data).unwrap(),
         );
         assert!(s1.iter().zip(&s2).all(|(a, b)| a.to_bits() == b.to_bits()));
+        // The score sums in the E-step's blocks and order.
+        assert_eq!(
+            one.mean_log_likelihood(),
+            one.model.score(data).unwrap(),
+            "{kind}"
+        );
     }
 }
 

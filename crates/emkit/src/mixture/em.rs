@@ -16,13 +16,13 @@ use crate::error::{Error, Result};
 use crate::linalg::positive_finite;
 
 use super::kernel::{e_step_block, Path, Scratch};
-use super::{GaussianMixture, BLOCK_ROWS};
+use super::{block_rows, GaussianMixture};
 
 /// Below this share of all samples a component's mass counts as empty and it is
 /// re-seeded: its mean would otherwise be `0/0`-like noise.
 const EMPTY_COMPONENT_SHARE: f64 = 1e-10;
 
-/// Rows in fixed blocks of [`BLOCK_ROWS`].
+/// Rows in fixed blocks of [`block_rows`] rows.
 pub(crate) struct RowBlocks<'a> {
     pub data: DataRef<'a>,
 }
@@ -38,15 +38,16 @@ impl EmData for RowBlocks<'_> {
     }
 
     fn n_blocks(&self) -> usize {
-        self.data.n_rows().div_ceil(BLOCK_ROWS)
+        self.data.n_rows().div_ceil(block_rows(self.data.n_cols()))
     }
 
     fn block(&self, i: usize) -> (usize, DataRef<'_>) {
-        let start = i * BLOCK_ROWS;
+        let rows = block_rows(self.data.n_cols());
+        let start = i * rows;
         (
             start,
             self.data
-                .rows(start, (start + BLOCK_ROWS).min(self.data.n_rows())),
+                .rows(start, (start + rows).min(self.data.n_rows())),
         )
     }
 }
@@ -181,7 +182,7 @@ impl MixtureStats {
             first: vec![0.0; k * d],
             second: vec![0.0; kind.covariance_len(k, d)],
             worst: WorstRows::new(k, d),
-            scratch: Scratch::new(k, d),
+            scratch: Scratch::for_statistics(kind, k, d),
             shifts,
         }
     }
@@ -430,8 +431,9 @@ mod tests {
             let stats_of = |start: usize, end: usize| {
                 let mut s = em.empty_stats();
                 let mut ll = 0.0;
-                for b in (start..end).step_by(BLOCK_ROWS) {
-                    let e = (b + BLOCK_ROWS).min(end);
+                let rows = block_rows(all.n_cols());
+                for b in (start..end).step_by(rows) {
+                    let e = (b + rows).min(end);
                     ll += em.accumulate((b, all.rows(b, e)), &mut s);
                 }
                 (s, ll)

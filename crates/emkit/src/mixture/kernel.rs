@@ -10,7 +10,8 @@
 //! products separately and agrees with them to rounding, which a test checks.
 
 use crate::data::DataRef;
-use crate::dist::gaussian::accumulate_block;
+use crate::dist::gaussian::CovarianceType;
+use crate::dist::gaussian::{accumulate_block, packed_lanes, Block, ROW_SCATTER_MIN_D};
 use crate::linalg::lanes::{Lane, LANES, ZERO};
 #[cfg(target_arch = "x86_64")]
 use crate::linalg::simd::{Avx2, Avx512};
@@ -19,8 +20,9 @@ use crate::linalg::simd::{Portable, Simd};
 use super::em::MixtureStats;
 use super::{GaussianMixture, BLOCK_ROWS};
 
-/// Lanes per feature in a full block.
-const FULL_LANES: usize = BLOCK_ROWS / LANES;
+/// Lanes per feature in a full block of the shorter kind (`block_rows`), which
+/// small dimensions use: the loops over them get a constant trip count.
+const FULL_LANES: usize = BLOCK_ROWS / 2 / LANES;
 
 /// Per-task buffers for one block, allocated once and reused.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,6 +39,14 @@ pub(crate) struct Scratch {
     pub resp: Vec<Lane>,
     /// Per row: `ln p(x)`.
     pub lse: Vec<f64>,
+    /// `2d` values for the log-densities.
+    work: Vec<f64>,
+    /// Row-major packed rows for the second moments of full and tied
+    /// covariances from [`ROW_SCATTER_MIN_D`] features on (empty otherwise,
+    /// and in scratch that only scores).
+    packed: Vec<Lane>,
+    strip: Vec<Lane>,
+    small: Vec<Lane>,
 }
 
 impl Scratch {
@@ -50,7 +60,23 @@ impl Scratch {
             inv: vec![ZERO; nch],
             resp: vec![ZERO; k * nch],
             lse: vec![0.0; BLOCK_ROWS],
+            work: vec![0.0; 2 * d],
+            packed: Vec::new(),
+            strip: Vec::new(),
+            small: Vec::new(),
         }
+    }
+
+    /// Scratch that also accumulates statistics: with the packed-row buffers
+    /// where the covariance type and dimension use them.
+    pub fn for_statistics(kind: CovarianceType, k: usize, d: usize) -> Self {
+        let mut s = Scratch::new(k, d);
+        if matches!(kind, CovarianceType::Full | CovarianceType::Tied) && d >= ROW_SCATTER_MIN_D {
+            s.packed = vec![ZERO; BLOCK_ROWS * packed_lanes(d)];
+            s.strip = vec![ZERO; BLOCK_ROWS];
+            s.small = vec![ZERO; 3 * packed_lanes(d)];
+        }
+        s
     }
 }
 
@@ -320,6 +346,7 @@ fn densities_d<S: Simd, const D: usize>(
         model.means(),
         &mut s.diff[..d * nch],
         lp,
+        &mut s.work,
     );
     if let Some(log_scale) = log_scale {
         let max = &mut s.max[..nch];
@@ -415,6 +442,7 @@ fn posterior_body<S: Simd, const NCH: usize>(
         model.means(),
         &mut s.diff[..d * nch],
         resp,
+        &mut s.work,
     );
     let (max, sum) = (&mut s.max[..nch], &mut s.sum[..nch]);
     max.fill([f64::NEG_INFINITY; LANES]);
@@ -488,7 +516,7 @@ fn e_step_d<S: Simd, const D: usize>(
             stats.worst.offer(lse, start + r, rows.row(r));
         }
     }
-    accumulate_impl(v, stats, nch, d);
+    accumulate_impl(v, stats, rows, nch, d);
     ll
 }
 
@@ -513,34 +541,41 @@ pub(crate) fn accumulate_given(
         }
     }
     match path {
-        Path::Portable => accumulate_impl(Portable, stats, nch, d),
+        Path::Portable => accumulate_impl(Portable, stats, rows, nch, d),
         // SAFETY: as in `posterior_block`.
         #[cfg(target_arch = "x86_64")]
-        Path::Avx2(t) => unsafe { accumulate_avx2(t, stats, nch) },
+        Path::Avx2(t) => unsafe { accumulate_avx2(t, stats, rows, nch) },
         #[cfg(target_arch = "x86_64")]
-        Path::Avx512(t) => unsafe { accumulate_avx512(t, stats, nch) },
+        Path::Avx512(t) => unsafe { accumulate_avx512(t, stats, rows, nch) },
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn accumulate_avx2(t: Avx2, stats: &mut MixtureStats, nch: usize) {
-    accumulate_impl(t, stats, nch, stats.d)
+unsafe fn accumulate_avx2(t: Avx2, stats: &mut MixtureStats, rows: DataRef<'_>, nch: usize) {
+    accumulate_impl(t, stats, rows, nch, stats.d)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn accumulate_avx512(t: Avx512, stats: &mut MixtureStats, nch: usize) {
-    accumulate_impl(t, stats, nch, stats.d)
+unsafe fn accumulate_avx512(t: Avx512, stats: &mut MixtureStats, rows: DataRef<'_>, nch: usize) {
+    accumulate_impl(t, stats, rows, nch, stats.d)
 }
 
-/// The statistics of the block already in `stats.scratch` (`xt` and `resp`).
+/// The statistics of the block `rows`, already transposed into
+/// `stats.scratch.xt`, with the responsibilities in `stats.scratch.resp`.
 #[inline(always)]
-fn accumulate_impl<S: Simd>(v: S, stats: &mut MixtureStats, nch: usize, d: usize) {
+fn accumulate_impl<S: Simd>(
+    v: S,
+    stats: &mut MixtureStats,
+    rows: DataRef<'_>,
+    nch: usize,
+    d: usize,
+) {
     if nch == FULL_LANES {
-        accumulate_body::<S, FULL_LANES>(v, stats, nch, d)
+        accumulate_body::<S, FULL_LANES>(v, stats, rows, nch, d)
     } else {
-        accumulate_body::<S, 0>(v, stats, nch, d)
+        accumulate_body::<S, 0>(v, stats, rows, nch, d)
     }
 }
 
@@ -548,31 +583,39 @@ fn accumulate_impl<S: Simd>(v: S, stats: &mut MixtureStats, nch: usize, d: usize
 fn accumulate_body<S: Simd, const NCH: usize>(
     v: S,
     stats: &mut MixtureStats,
+    rows: DataRef<'_>,
     nch: usize,
     d: usize,
 ) {
     let nch = if NCH == 0 { nch } else { NCH };
-    let k = stats.counts.len();
+    let (n, k) = (rows.n_rows(), stats.counts.len());
     let s = &mut stats.scratch;
+    let block = Block {
+        xt: &s.xt[..d * nch],
+        rows: &rows.values()[..n * d],
+        n,
+        nch,
+        d,
+        diff: &mut s.diff[..d * nch],
+        packed: &mut s.packed,
+        strip: &mut s.strip,
+        small: &mut s.small,
+    };
     accumulate_block(
         v,
         stats.kind,
-        &s.xt[..d * nch],
-        nch,
-        d,
+        block,
         &stats.shifts,
         &s.resp[..k * nch],
         &mut stats.counts,
         &mut stats.first,
         &mut stats.second,
-        &mut s.diff[..d * nch],
     );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dist::gaussian::CovarianceType;
 
     fn data(n: usize, d: usize) -> Vec<f64> {
         // A deterministic, irregular cloud with a few far rows.
@@ -589,7 +632,8 @@ mod tests {
     fn every_kernel_build_agrees() {
         let paths = Path::available();
         println!("kernel builds on this machine: {paths:?}");
-        for d in [1, 2, 3, 7, 16, 17] {
+        // 33 and 40 take the row-oriented second moments (`ROW_SCATTER_MIN_D`).
+        for d in [1, 2, 3, 7, 16, 17, 33, 40] {
             let n = 203; // a partial last lane
             let x = data(n, d);
             let rows = DataRef::new(&x, n, d).unwrap();
@@ -634,6 +678,87 @@ mod tests {
                     );
                     assert!(close(&s.second, &s0.second), "{path:?} {kind} d={d}");
                     assert!(close(&lse, &lse0), "{path:?} {kind} d={d}");
+                }
+            }
+        }
+    }
+
+    /// The statistics of every build equal the textbook sums `Σ r`, `Σ r(x − c)`
+    /// and `Σ r(x − c)(x − c)ᵀ` about each component's shift, on both sides of
+    /// `ROW_SCATTER_MIN_D`, for dimensions that are and are not whole lanes, a
+    /// partial last block and data far from the origin.
+    #[test]
+    fn statistics_equal_the_textbook_sums() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(11);
+        for d in [5, 31, 32, 33, 40, 64] {
+            for offset in [0.0, 1e4] {
+                let (n, k) = (2 * BLOCK_ROWS + 37, 3);
+                let x: Vec<f64> = (0..n * d)
+                    .map(|i| offset + (i % d) as f64 + rng.random_range(-1.0..1.0))
+                    .collect();
+                let resp: Vec<f64> = (0..n * k).map(|_| rng.random::<f64>()).collect();
+                // Shifts near, not at, the data: as after an M-step.
+                let shifts: Vec<f64> = (0..k * d)
+                    .map(|i| offset + (i % d) as f64 + rng.random_range(-0.5..0.5))
+                    .collect();
+                let data = DataRef::new(&x, n, d).unwrap();
+                for kind in [CovarianceType::Full, CovarianceType::Tied] {
+                    let mut count = vec![0.0; k];
+                    let mut first = vec![0.0; k * d];
+                    let mut second = vec![0.0; kind.covariance_len(k, d)];
+                    for r in 0..n {
+                        for j in 0..k {
+                            let w = resp[r * k + j];
+                            let c = &shifts[j * d..(j + 1) * d];
+                            let at = if kind == CovarianceType::Tied {
+                                0
+                            } else {
+                                j * d * d
+                            };
+                            count[j] += w;
+                            for a in 0..d {
+                                let za = x[r * d + a] - c[a];
+                                first[j * d + a] += w * za;
+                                for b in a..d {
+                                    second[at + a * d + b] += w * za * (x[r * d + b] - c[b]);
+                                }
+                            }
+                        }
+                    }
+                    for path in Path::available() {
+                        let mut stats = MixtureStats::new(kind, shifts.clone(), d);
+                        for start in (0..n).step_by(BLOCK_ROWS) {
+                            let end = (start + BLOCK_ROWS).min(n);
+                            accumulate_given(path, &mut stats, data.rows(start, end), |r, j| {
+                                resp[(start + r) * k + j]
+                            });
+                        }
+                        // Sums of n ≈ 550 products of values of size |x − c| ≤ 1.5 (z is
+                        // the mean of the shifts, so |x − z| stays that small too): the
+                        // orders of summation differ, each costing a few ulps of the
+                        // largest partial sum.
+                        let scale = n as f64 * 4.0;
+                        let close = |a: f64, b: f64| (a - b).abs() <= 1e-13 * scale;
+                        for j in 0..k {
+                            assert!(close(stats.counts[j], count[j]), "{path:?} {kind} d={d}");
+                        }
+                        for (i, (a, b)) in stats.first.iter().zip(&first).enumerate() {
+                            assert!(close(*a, *b), "{path:?} {kind} d={d} first {i}: {a} vs {b}");
+                        }
+                        for blk in 0..second.len() / (d * d) {
+                            for a in 0..d {
+                                for b in a..d {
+                                    let i = blk * d * d + a * d + b;
+                                    let (p, q) = (stats.second[i], second[i]);
+                                    assert!(
+                                        close(p, q),
+                                        "{path:?} {kind} d={d} offset={offset} second[{a}][{b}]: {p} vs {q}"
+                                    );
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -14,6 +14,8 @@ mod tied;
 use std::fmt;
 use std::str::FromStr;
 
+pub(crate) use full::{packed_lanes, Block, ROW_SCATTER_MIN_D};
+
 use crate::linalg::lanes::Lane;
 use crate::linalg::simd::Simd;
 
@@ -210,7 +212,8 @@ impl Factored {
     }
 
     /// Log-densities `ln N(x | means_j, Σ_j)` of a transposed block (`xt`: `d × nch`
-    /// lanes) into `lp` (`k × nch` lanes); `diff` is scratch of `d × nch` lanes.
+    /// lanes) into `lp` (`k × nch` lanes); `diff` (`d × nch` lanes) and `work`
+    /// (`2d` values) are scratch.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub fn log_densities<S: Simd>(
@@ -223,12 +226,15 @@ impl Factored {
         means: &[f64],
         diff: &mut [Lane],
         lp: &mut [Lane],
+        work: &mut [f64],
     ) {
         let (p, ld) = (&self.precisions_cholesky, &self.log_det);
         match self.covariance_type() {
-            CovarianceType::Full => full::log_densities(s, xt, nch, d, means, p, ld, diff, lp),
+            CovarianceType::Full => {
+                full::log_densities(s, xt, nch, d, means, p, ld, diff, lp, work)
+            }
             CovarianceType::Tied => {
-                tied::log_densities(s, xt, nch, d, k, means, p, ld[0], diff, lp)
+                tied::log_densities(s, xt, nch, d, k, means, p, ld[0], diff, lp, work)
             }
             CovarianceType::Diagonal => diag::log_densities(s, xt, nch, d, means, p, ld, lp),
             CovarianceType::Spherical => spherical::log_densities(s, xt, nch, d, means, p, ld, lp),
@@ -300,33 +306,30 @@ pub(crate) fn factor_block(
     }
 }
 
-/// Adds the statistics of a transposed block (`xt`: `d × nch` lanes) with
-/// responsibilities `resp` (`k × nch` lanes): per component `Σ r`, `Σ r·(x−c_j)`
-/// and the second moments `Σ r·(x−c_j)(x−c_j)ᵀ` (upper triangle; diagonal for
-/// diag; trace for spherical; pooled over components for tied), where `c_j` is
-/// `shifts[j]`. `diff` (`d × nch` lanes) is scratch.
+/// Adds the statistics of a block of rows with responsibilities `resp`
+/// (`k × nch` lanes): per component `Σ r`, `Σ r·(x−c_j)` and the second
+/// moments `Σ r·(x−c_j)(x−c_j)ᵀ` (upper triangle; diagonal for diag; trace for
+/// spherical; pooled over components for tied), where `c_j` is `shifts[j]`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn accumulate_block<S: Simd>(
     s: S,
     kind: CovarianceType,
-    xt: &[Lane],
-    nch: usize,
-    d: usize,
+    block: Block<'_>,
     shifts: &[f64],
     resp: &[Lane],
     counts: &mut [f64],
     first: &mut [f64],
     second: &mut [f64],
-    diff: &mut [Lane],
 ) {
+    let (xt, nch, d) = (block.xt, block.nch, block.d);
     match kind {
-        CovarianceType::Full => full::accumulate(
-            s, xt, nch, d, shifts, resp, counts, first, second, diff, false,
-        ),
-        CovarianceType::Tied => full::accumulate(
-            s, xt, nch, d, shifts, resp, counts, first, second, diff, true,
-        ),
+        CovarianceType::Full => {
+            full::accumulate(s, block, shifts, resp, counts, first, second, false)
+        }
+        CovarianceType::Tied => {
+            full::accumulate(s, block, shifts, resp, counts, first, second, true)
+        }
         CovarianceType::Diagonal => {
             diag::accumulate(s, xt, nch, d, shifts, resp, counts, first, second)
         }

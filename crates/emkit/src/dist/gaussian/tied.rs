@@ -1,11 +1,12 @@
 //! Tied covariance: one `d × d` matrix shared by all components. Its statistics
 //! are the full kernel's, pooled over components (`full::accumulate`).
 
-use super::full::{centre, log_density_lanes};
+use super::full::{centre, common_shift, log_density_lanes, project};
 use crate::linalg::lanes::Lane;
 use crate::linalg::simd::Simd;
 
-/// Log-densities of every component with the shared factor `u`: `lp[j·nch + ch]`.
+/// Log-densities of every component with the shared factor `u`: `lp[j·nch + ch]`
+/// (rows shifted once, as in the full kernel); `work` holds at least `2d` values.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(super) fn log_densities<S: Simd>(
@@ -19,10 +20,23 @@ pub(super) fn log_densities<S: Simd>(
     log_det: f64,
     diff: &mut [Lane],
     lp: &mut [Lane],
+    work: &mut [f64],
 ) {
+    let (z, m) = work[..2 * d].split_at_mut(d);
+    common_shift(&means[..k * d], d, z);
+    centre(s, xt, nch, z, diff);
     for j in 0..k {
-        centre(s, xt, nch, &means[j * d..(j + 1) * d], diff);
-        log_density_lanes(s, diff, nch, d, u, log_det, &mut lp[j * nch..(j + 1) * nch]);
+        project(&means[j * d..(j + 1) * d], z, u, d, m);
+        log_density_lanes(
+            s,
+            diff,
+            nch,
+            d,
+            u,
+            m,
+            log_det,
+            &mut lp[j * nch..(j + 1) * nch],
+        );
     }
 }
 
