@@ -352,18 +352,9 @@ pub(super) fn accumulate<S: Simd>(
 fn pack_rows<S: Simd>(s: S, block: &mut Block<'_>, shifts: &[f64]) {
     let (n, d) = (block.n, block.d);
     let dl = packed_lanes(d);
-    let k = shifts.len() / d;
-    let z = &mut block.small[..dl];
-    z.fill(ZERO);
-    for j in 0..k {
-        for (f, &c) in shifts[j * d..(j + 1) * d].iter().enumerate() {
-            z[f / LANES][f % LANES] += c;
-        }
-    }
-    let inv_k = s.splat(1.0 / k as f64);
-    for lane in z.iter_mut() {
-        s.store(lane, s.mul(s.load(lane), inv_k));
-    }
+    let z = block.small[..dl].as_flattened_mut();
+    z.fill(0.0);
+    common_shift(shifts, d, &mut z[..d]);
     let full = d / LANES;
     for r in 0..n {
         let x = &block.rows[r * d..(r + 1) * d];
