@@ -12,7 +12,7 @@
 use crate::data::DataRef;
 use crate::dist::gaussian::CovarianceType;
 use crate::dist::gaussian::{accumulate_block, packed_lanes, Block, ROW_SCATTER_MIN_D};
-use crate::linalg::lanes::{Lane, LANES, ZERO};
+use crate::linalg::lanes::{Lane, LaneBuf, LANES, ZERO};
 #[cfg(target_arch = "x86_64")]
 use crate::linalg::simd::{Avx2, Avx512};
 use crate::linalg::simd::{Portable, Simd};
@@ -28,15 +28,15 @@ const FULL_LANES: usize = BLOCK_ROWS / 2 / LANES;
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Scratch {
     /// `d × nch` lanes: the block, transposed.
-    xt: Vec<Lane>,
+    xt: LaneBuf,
     /// `d × nch` lanes: the block centred on one component.
-    diff: Vec<Lane>,
+    diff: LaneBuf,
     /// `nch` lanes each: per-row maximum, sum of exponentials, and its inverse.
-    max: Vec<Lane>,
-    sum: Vec<Lane>,
-    inv: Vec<Lane>,
+    max: LaneBuf,
+    sum: LaneBuf,
+    inv: LaneBuf,
     /// `k × nch` lanes: log-densities, then responsibilities.
-    pub resp: Vec<Lane>,
+    pub resp: LaneBuf,
     /// Per row: `ln p(x)`.
     pub lse: Vec<f64>,
     /// `2d` values for the log-densities.
@@ -44,26 +44,26 @@ pub(crate) struct Scratch {
     /// Row-major packed rows for the second moments of full and tied
     /// covariances from [`ROW_SCATTER_MIN_D`] features on (empty otherwise,
     /// and in scratch that only scores).
-    packed: Vec<Lane>,
-    strip: Vec<Lane>,
-    small: Vec<Lane>,
+    packed: LaneBuf,
+    strip: LaneBuf,
+    small: LaneBuf,
 }
 
 impl Scratch {
     pub fn new(k: usize, d: usize) -> Self {
         let nch = BLOCK_ROWS / LANES;
         Scratch {
-            xt: vec![ZERO; d * nch],
-            diff: vec![ZERO; d * nch],
-            max: vec![ZERO; nch],
-            sum: vec![ZERO; nch],
-            inv: vec![ZERO; nch],
-            resp: vec![ZERO; k * nch],
+            xt: LaneBuf::zeros(d * nch),
+            diff: LaneBuf::zeros(d * nch),
+            max: LaneBuf::zeros(nch),
+            sum: LaneBuf::zeros(nch),
+            inv: LaneBuf::zeros(nch),
+            resp: LaneBuf::zeros(k * nch),
             lse: vec![0.0; BLOCK_ROWS],
             work: vec![0.0; 2 * d],
-            packed: Vec::new(),
-            strip: Vec::new(),
-            small: Vec::new(),
+            packed: LaneBuf::default(),
+            strip: LaneBuf::default(),
+            small: LaneBuf::default(),
         }
     }
 
@@ -72,9 +72,9 @@ impl Scratch {
     pub fn for_statistics(kind: CovarianceType, k: usize, d: usize) -> Self {
         let mut s = Scratch::new(k, d);
         if matches!(kind, CovarianceType::Full | CovarianceType::Tied) && d >= ROW_SCATTER_MIN_D {
-            s.packed = vec![ZERO; BLOCK_ROWS * packed_lanes(d)];
-            s.strip = vec![ZERO; BLOCK_ROWS];
-            s.small = vec![ZERO; 3 * packed_lanes(d)];
+            s.packed = LaneBuf::zeros(BLOCK_ROWS * packed_lanes(d));
+            s.strip = LaneBuf::zeros(BLOCK_ROWS);
+            s.small = LaneBuf::zeros(3 * packed_lanes(d));
         }
         s
     }

@@ -501,8 +501,8 @@ fn row_tile<S: Simd, const MA: usize>(
 ) {
     let dl = packed_lanes(d);
     let mut acc = [[s.splat(0.0); MA]; LANES];
-    for (r, pb) in strip[..n].iter().enumerate() {
-        let row = &packed[r * dl + ta..r * dl + ta + MA];
+    for (row, pb) in packed[..n * dl].chunks_exact(dl).zip(&strip[..n]) {
+        let row = &row[ta..ta + MA];
         let x: [S::V; MA] = std::array::from_fn(|m| s.load(&row[m]));
         for (out, &p) in acc.iter_mut().zip(pb) {
             let b = s.splat(p);
