@@ -172,7 +172,13 @@ def main():
                 # The matmul rate is measured again right before each emkit
                 # run: on a shared host it drifts by up to 2x within one run
                 # of this script, so each fit is compared with its neighbour.
-                pairs = [(matmul_gflops(), time_emkit(path, k, cov)) for _ in range(args.repeats)]
+                # OpenBLAS's threads spin for a while after a product; the
+                # pause keeps them from sharing the cores with a short fit.
+                pairs = []
+                for _ in range(args.repeats):
+                    mm = matmul_gflops()
+                    time.sleep(1.0)
+                    pairs.append((mm, time_emkit(path, k, cov)))
                 ours = statistics.median(t for _, t in pairs)
                 useful = 2 * n * k * d * d / 1e9  # GFLOP per iteration
                 share = statistics.median(useful / t / mm for mm, t in pairs)
