@@ -21,7 +21,7 @@ use crate::linalg::cholesky_lower;
 use crate::linalg::lanes::LANES;
 use crate::mixture::em::{maximize_into, repair_with_pooled, MixtureStats};
 use crate::mixture::kernel::{accumulate_given, component_log_densities, posterior_block, Path};
-use crate::mixture::{block_rows, BLOCK_ROWS};
+use crate::mixture::{row_blocks, BLOCK_ROWS};
 use crate::GaussianMixture;
 
 /// Below this share of all observations a state's expected occupancy counts as
@@ -170,9 +170,7 @@ impl GaussianEmission {
         mut log_scale: Option<&mut [f64]>,
     ) {
         let (n, k) = (obs.n_rows(), self.n_states());
-        let rows = block_rows(obs.n_cols());
-        for start in (0..n).step_by(rows) {
-            let end = (start + rows).min(n);
+        for (start, end) in row_blocks(n, obs.n_cols()) {
             component_log_densities(
                 self.path,
                 &self.model,
@@ -251,9 +249,7 @@ impl Emission for GaussianEmission {
 
     fn accumulate(&self, obs: DataRef<'_>, posteriors: &[f64], stats: &mut GaussianStats) {
         let (n, k) = (obs.n_rows(), self.n_states());
-        let rows = block_rows(obs.n_cols());
-        for start in (0..n).step_by(rows) {
-            let end = (start + rows).min(n);
+        for (start, end) in row_blocks(n, obs.n_cols()) {
             let post = &posteriors[start * k..end * k];
             accumulate_given(self.path, &mut stats.0, obs.rows(start, end), |r, j| {
                 post[r * k + j]
@@ -731,9 +727,7 @@ impl Emission for GmmEmission {
 
     fn log_probabilities(&self, obs: DataRef<'_>, stats: &mut GmmStats, out: &mut [f64]) {
         let (n, k) = (obs.n_rows(), self.n_states());
-        let rows = block_rows(obs.n_cols());
-        for start in (0..n).step_by(rows) {
-            let end = (start + rows).min(n);
+        for (start, end) in row_blocks(n, obs.n_cols()) {
             let rows = obs.rows(start, end);
             for (j, (m, s)) in self.states.iter().zip(&mut stats.per_state).enumerate() {
                 posterior_block(self.path, m, rows, &mut s.scratch);
@@ -746,9 +740,7 @@ impl Emission for GmmEmission {
 
     fn accumulate(&self, obs: DataRef<'_>, posteriors: &[f64], stats: &mut GmmStats) {
         let (n, k, mix) = (obs.n_rows(), self.n_states(), self.n_mix());
-        let rows = block_rows(obs.n_cols());
-        for start in (0..n).step_by(rows) {
-            let end = (start + rows).min(n);
+        for (start, end) in row_blocks(n, obs.n_cols()) {
             let rows = obs.rows(start, end);
             for (j, (m, s)) in self.states.iter().zip(&mut stats.per_state).enumerate() {
                 // Within state j, row r belongs to component c with weight

@@ -734,7 +734,7 @@ mod tests {
                                 resp[(start + r) * k + j]
                             });
                         }
-                        // Sums of n ≈ 550 products of values of size |x − c| ≤ 1.5 (z is
+                        // Sums of n ≈ 1 060 products of values of size |x − c| ≤ 1.5 (z is
                         // the mean of the shifts, so |x − z| stays that small too): the
                         // orders of summation differ, each costing a few ulps of the
                         // largest partial sum.

@@ -43,6 +43,14 @@ pub(crate) fn block_rows(d: usize) -> usize {
     }
 }
 
+/// `(start, end)` of each block of [`block_rows`]`(d)` rows among `n` rows, in order.
+pub(crate) fn row_blocks(n: usize, d: usize) -> impl Iterator<Item = (usize, usize)> {
+    let rows = block_rows(d);
+    (0..n)
+        .step_by(rows)
+        .map(move |start| (start, (start + rows).min(n)))
+}
+
 /// A Gaussian mixture: weights, means and covariances (with their factorisation).
 ///
 /// Build one by fitting ([`GaussianMixture::builder`]) or from parameters
