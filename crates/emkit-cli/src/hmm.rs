@@ -191,46 +191,20 @@ pub fn run(args: HmmArgs) -> Result<()> {
     }
 }
 
-/// Reads a lengths file: one positive whole number per line (blank lines
-/// skipped; an optional first line that is a column name).
+/// Reads a lengths file (see [`emkit::io::read_lengths`]).
 fn read_lengths(path: &Path) -> Result<Vec<usize>> {
     let name = display_name(path);
-    let text = fs::read_to_string(path).map_err(|e| {
+    let file = fs::File::open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             input_error(format!("{name}: no such lengths file; check the path"))
         } else {
             input_error(format!("{name}: cannot read: {e}"))
         }
     })?;
-    let mut lengths = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let cell = line.trim();
-        if cell.is_empty() {
-            continue;
-        }
-        match cell.parse::<usize>() {
-            Ok(0) => {
-                return Err(input_error(format!(
-                    "{name}: line {}: a sequence length of 0; every sequence needs at least one row",
-                    i + 1
-                )))
-            }
-            Ok(l) => lengths.push(l),
-            Err(_) if i == 0 && cell.chars().all(|c| c.is_alphabetic() || c == '_') => {}
-            Err(_) => {
-                return Err(input_error(format!(
-                    "{name}: line {}: {cell:?} is not a whole number; give one sequence length per line",
-                    i + 1
-                )))
-            }
-        }
-    }
-    if lengths.is_empty() {
-        return Err(input_error(format!(
-            "{name}: no lengths; give one sequence length per line"
-        )));
-    }
-    Ok(lengths)
+    emkit::io::read_lengths(file).map_err(|e| match e {
+        emkit::Error::Io(e) => input_error(format!("{name}: cannot read: {e}")),
+        e => input_error(format!("{name}: {e}")),
+    })
 }
 
 /// The data split into sequences by `--lengths`, with both files named in errors.

@@ -15,7 +15,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 use emkit::{CovarianceType, DataRef, GaussianMixture, MixtureFit};
-use image::{ImageError, ImageFormat, ImageReader, RgbImage};
+use image::{ImageFormat, RgbImage};
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use serde_json::json;
@@ -106,33 +106,6 @@ fn output_format(path: &Path, lossy_ok: bool) -> Result<ImageFormat> {
     }
 }
 
-/// Decodes PNG or JPEG (by content, not by name) into 8-bit RGB.
-fn read_image(path: &Path) -> Result<RgbImage> {
-    let name = display_name(path);
-    if !path.exists() {
-        return Err(input_error(format!("{name}: no such file; check the path")));
-    }
-    let reader = ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| input_error(format!("{name}: cannot read: {e}")))?;
-    let image = reader.decode().map_err(|e| match e {
-        ImageError::Unsupported(e) => input_error(format!(
-            "{name}: not a PNG or JPEG image ({e}); convert it to PNG first"
-        )),
-        ImageError::Limits(e) => {
-            input_error(format!("{name}: the image is too large to decode ({e})"))
-        }
-        // A file that opened but ends early is truncated, not unreadable.
-        ImageError::IoError(e) if e.kind() != std::io::ErrorKind::UnexpectedEof => {
-            input_error(format!("{name}: cannot read: {e}"))
-        }
-        e => input_error(format!(
-            "{name}: cannot decode the image ({e}); the file is corrupt, truncated or not an image"
-        )),
-    })?;
-    Ok(image.to_rgb8())
-}
-
 /// Fills `out` with the features of the pixels `indices` (row-major pixel
 /// numbers), `d` = 3 or 5 values each.
 fn features(
@@ -210,7 +183,7 @@ pub fn run(args: SegmentArgs) -> Result<()> {
     let verbosity = Verbosity::from_flags(args.verbose, args.quiet);
     let name = display_name(&args.image);
     let started = Instant::now();
-    let img = read_image(&args.image)?;
+    let img = crate::image_io::read_image(&args.image)?;
     let read_seconds = started.elapsed().as_secs_f64();
     let (width, height) = (img.width(), img.height());
     let n = width as usize * height as usize;

@@ -1161,7 +1161,8 @@ fn segment_rejects_corrupt_unsupported_and_missing_images() {
     let missing = dir.path().join("missing.png");
     let out = dir.path().join("out.png");
     for (path, says) in [
-        (&text, "cannot decode"),
+        // The content, not the name, decides: text is no PNG whatever it is called.
+        (&text, "not a PNG or JPEG"),
         (&truncated, "cannot decode"),
         (&gif, "not a PNG or JPEG"),
         (&missing, "no such file"),

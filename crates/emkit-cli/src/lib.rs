@@ -1,0 +1,99 @@
+//! The `emkit` command: fit, apply and inspect EM models from the shell.
+//!
+//! This crate holds no numerics: argument parsing, reading and writing files,
+//! progress and presentation. Exit codes: 0 success, 2 usage or input error,
+//! 1 anything else. It is a library as well as the `emkit` binary so that
+//! the fuzz targets (`fuzz/`) and tests reach the very code the command runs
+//! (image decoding, say); only [`run`] and [`image_io`] are meant for them.
+
+mod anomalies;
+mod apply;
+mod common;
+mod fit;
+mod hmm;
+pub mod image_io;
+mod plot;
+mod progress;
+mod segment;
+mod select;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Fit latent-variable models by Expectation–Maximization.
+#[derive(Parser, Debug)]
+#[command(name = "emkit", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Fit a Gaussian mixture to a data file and optionally save the model.
+    Fit(fit::FitArgs),
+    /// Assign each row of a data file to its most probable component.
+    Predict(apply::PredictArgs),
+    /// Log-likelihood of a data file under a saved model.
+    Score(apply::ScoreArgs),
+    /// Draw samples from a saved model.
+    Sample(apply::SampleArgs),
+    /// Fit a grid of component counts and covariance types; pick the best by BIC, AIC or ICL.
+    Select(select::SelectArgs),
+    /// Flag rows of low density under a fitted or saved mixture.
+    Anomalies(anomalies::AnomaliesArgs),
+    /// Draw a saved mixture over its data: two columns, components and ellipses.
+    Plot(plot::PlotArgs),
+    /// Segment an image by a Gaussian mixture on its pixel colours (and positions).
+    Segment(segment::SegmentArgs),
+    /// Hidden Markov models: fit, decode, score, sample.
+    Hmm(hmm::HmmArgs),
+}
+
+/// Runs the command line in `std::env::args()`; the exit code to return.
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // clap's own message on one line: its first line, plus the indented
+            // lines right under it (the names of missing arguments), not the usage.
+            let text = e.to_string();
+            let mut lines = text.lines();
+            let mut message = lines
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ")
+                .trim_end_matches(':')
+                .to_string();
+            let details: Vec<&str> = lines
+                .take_while(|l| l.starts_with(char::is_whitespace) && !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            if !details.is_empty() {
+                message = format!("{message}: {}", details.join(", "));
+            }
+            eprintln!("emkit: error: {message} (see emkit --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match cli.command {
+        Command::Fit(args) => fit::run(args),
+        Command::Predict(args) => apply::predict(args),
+        Command::Score(args) => apply::score(args),
+        Command::Sample(args) => apply::sample(args),
+        Command::Select(args) => select::run(args),
+        Command::Anomalies(args) => anomalies::run(args),
+        Command::Plot(args) => plot::run(args),
+        Command::Segment(args) => segment::run(args),
+        Command::Hmm(args) => hmm::run(args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("emkit: error: {}", common::one_line(&err));
+            ExitCode::from(common::exit_code(&err))
+        }
+    }
+}
