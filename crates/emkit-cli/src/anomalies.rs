@@ -1,6 +1,6 @@
 //! `emkit anomalies`: flag rows whose log-density is below a threshold.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{ArgGroup, Args};
@@ -9,8 +9,8 @@ use emkit::io::MixtureFile;
 use serde_json::json;
 
 use crate::common::{
-    check_output_path, csv_line, display_name, fit_error, fmt_f64, input_error, parse_positive,
-    read_data, read_data_for_model, read_model, write_atomic, write_output, FitOptions,
+    check_paths, csv_line, display_name, fit_error, fmt_f64, input_error, parse_positive,
+    print_line, read_data, read_data_for_model, read_model, write_atomic, write_output, FitOptions,
 };
 use crate::fit::stop_name;
 use crate::progress::{FitProgress, Verbosity};
@@ -23,7 +23,7 @@ pub struct AnomaliesArgs {
     #[arg(value_name = "DATA")]
     pub data: PathBuf,
     /// Fit a mixture with this many components to DATA first.
-    #[arg(short = 'k', long = "components", value_parser = parse_positive)]
+    #[arg(short = 'k', long = "components", value_parser = parse_positive, allow_negative_numbers = true)]
     pub k: Option<usize>,
     /// Or score DATA under this saved model (its stored threshold applies
     /// unless --contamination or --threshold is given).
@@ -85,9 +85,18 @@ enum Rule {
 }
 
 pub fn run(args: AnomaliesArgs) -> Result<()> {
-    for path in [&args.output, &args.save_model].into_iter().flatten() {
-        check_output_path(path)?;
-    }
+    check_paths(
+        &[
+            Some(&args.data),
+            args.model.as_deref(),
+            args.options.init_model.as_deref(),
+        ],
+        &[
+            ("-o", args.output.as_deref()),
+            ("--save-model", args.save_model.as_deref()),
+            ("--json", args.json.then_some(Path::new("/dev/stdout"))),
+        ],
+    )?;
     let verbosity = Verbosity::from_flags(false, args.quiet);
     let name = display_name(&args.data);
     let given = match (args.threshold, args.contamination) {
@@ -114,7 +123,7 @@ pub fn run(args: AnomaliesArgs) -> Result<()> {
             let mut progress = FitProgress::new(verbosity);
             let fitted = builder.fit_with_monitor(table.data.view(), &mut progress);
             progress.finish();
-            let fitted = fitted.map_err(|e| fit_error(&name, e))?;
+            let fitted = fitted.map_err(|e| fit_error(&name, &table.names, e))?;
             let best = fitted.report.best();
             let summary = json!({
                 "n_components": fitted.model.n_components(),
@@ -220,10 +229,7 @@ pub fn run(args: AnomaliesArgs) -> Result<()> {
             "output": args.output.as_ref().map(|p| p.display().to_string()),
             "model": args.save_model.as_ref().map(|p| p.display().to_string()),
         });
-        println!(
-            "{}",
-            serde_json::to_string(&out).context("serialising the summary")?
-        );
+        print_line(&serde_json::to_string(&out).context("serialising the summary")?)?;
     }
     if verbosity != Verbosity::Quiet {
         let m = &file.model;

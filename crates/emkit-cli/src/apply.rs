@@ -7,8 +7,8 @@ use clap::Args;
 use serde_json::json;
 
 use crate::common::{
-    check_output_path, csv_line, display_name, fmt_f64, read_data_for_model, read_model,
-    write_output,
+    check_paths, csv_line, display_name, fmt_f64, parse_positive, print_line, read_data_for_model,
+    read_model, write_output,
 };
 
 #[derive(Args, Debug)]
@@ -63,7 +63,7 @@ pub struct SampleArgs {
     #[arg(value_name = "MODEL")]
     pub model: PathBuf,
     /// Number of samples.
-    #[arg(short = 'n', long = "n-samples")]
+    #[arg(short = 'n', long = "n-samples", value_parser = parse_positive, allow_negative_numbers = true)]
     pub n: usize,
     /// Seed of the random draws.
     #[arg(long, default_value_t = 0)]
@@ -74,9 +74,10 @@ pub struct SampleArgs {
 }
 
 pub fn predict(args: PredictArgs) -> Result<()> {
-    if let Some(p) = &args.output {
-        check_output_path(p)?;
-    }
+    check_paths(
+        &[Some(&args.model), Some(&args.data)],
+        &[("-o", args.output.as_deref())],
+    )?;
     let file = read_model(&args.model)?;
     let table = read_data_for_model(&args.data, args.columns.as_deref(), &file)?;
     let data = table.data.view();
@@ -105,9 +106,10 @@ pub fn predict(args: PredictArgs) -> Result<()> {
 }
 
 pub fn score(args: ScoreArgs) -> Result<()> {
-    if let Some(p) = &args.output {
-        check_output_path(p)?;
-    }
+    check_paths(
+        &[Some(&args.model), Some(&args.data)],
+        &[("-o", args.output.as_deref())],
+    )?;
     let file = read_model(&args.model)?;
     let table = read_data_for_model(&args.data, args.columns.as_deref(), &file)?;
     let data = table.data.view();
@@ -137,9 +139,9 @@ pub fn score(args: ScoreArgs) -> Result<()> {
             "aic": emkit::select::aic(ll, p),
             "n_parameters": p,
         });
-        println!("{out}");
+        print_line(&out.to_string())?;
     } else {
-        println!("{mean}");
+        print_line(&mean.to_string())?;
         eprintln!(
             "mean log-likelihood per row of {} ({n} rows) under {}",
             display_name(&args.data),
@@ -150,16 +152,17 @@ pub fn score(args: ScoreArgs) -> Result<()> {
 }
 
 pub fn sample(args: SampleArgs) -> Result<()> {
-    if let Some(p) = &args.output {
-        check_output_path(p)?;
-    }
+    check_paths(&[Some(&args.model)], &[("-o", args.output.as_deref())])?;
     let file = read_model(&args.model)?;
     let d = file.model.n_features();
     let names = file
         .feature_names
         .clone()
         .unwrap_or_else(|| (0..d).map(|i| format!("x{i}")).collect());
-    let (x, labels) = file.model.sample(args.n, args.seed);
+    let (x, labels) = file
+        .model
+        .sample(args.n, args.seed)
+        .map_err(|e| anyhow::Error::new(e).context(format!("-n {}", args.n)))?;
     write_output(args.output.as_deref(), |out| {
         let mut header = names.clone();
         header.push("component".into());

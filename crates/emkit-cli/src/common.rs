@@ -5,10 +5,12 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use clap::Args;
 use emkit::io::{read_csv, read_table, MixtureFile, Table};
 use emkit::{CovarianceType, GaussianMixture, GaussianMixtureBuilder, Init};
+
+pub use crate::output::{check_output_path, check_paths, print_line, write_atomic, write_output};
 
 /// An error in what the user gave us (exit code 2). Library errors about data,
 /// settings and model files count as such too.
@@ -98,9 +100,13 @@ pub fn read_data_for_model(
     )
 }
 
-/// Reads a data file for a model with `d` features named `names`: picks those
-/// columns by name when the file has them all, otherwise `--columns`,
-/// otherwise every column; the count must be `d`.
+/// Reads a data file for a model with `d` features named `names`.
+///
+/// With `--columns`, those columns. Otherwise, when the model's features have
+/// names and the file has a header: all of the names present → those columns
+/// by name (in the model's order, whatever the file's); none present → the
+/// file's columns by position (said on stderr); some but not all → an error
+/// naming the missing ones. The count must be `d` in every case.
 pub fn read_data_for_features(
     path: &Path,
     columns: Option<&[String]>,
@@ -108,27 +114,44 @@ pub fn read_data_for_features(
     names: Option<&[String]>,
 ) -> Result<Table> {
     let name = display_name(path);
-    let pick = |header: Option<Vec<String>>| -> Option<Vec<String>> {
-        let names = names?;
-        let header = header?;
-        (columns.is_none() && names.iter().all(|n| header.contains(n))).then(|| names.to_vec())
+    let choose = |header: Option<Vec<String>>| -> Result<Option<Vec<String>>> {
+        let (Some(names), Some(header), None) = (names, header, columns) else {
+            return Ok(None);
+        };
+        let missing: Vec<&String> = names.iter().filter(|n| !header.contains(n)).collect();
+        if missing.is_empty() {
+            return Ok(Some(names.to_vec()));
+        }
+        if missing.len() < names.len() {
+            let shown: Vec<String> = missing.iter().take(10).map(|n| format!("{n:?}")).collect();
+            let more = if missing.len() > 10 { ", ..." } else { "" };
+            return Err(input_error(format!(
+                "{name}: has some of the model's columns but not {}{more}; give a file with all \
+                 of them, or pick {d} columns with --columns",
+                shown.join(", ")
+            )));
+        }
+        Ok(None)
     };
-    let table = if path == Path::new("-") {
+    let (table, by_position) = if path == Path::new("-") {
         // Standard input can be read once only: keep it to look at its header.
         let mut bytes = Vec::new();
         io::stdin()
             .read_to_end(&mut bytes)
             .map_err(|e| input_error(format!("{name}: cannot read: {e}")))?;
-        let by_name = pick(csv_header(&bytes[..]));
-        read_csv(&bytes[..], by_name.as_deref().or(columns)).map_err(|e| read_error(&name, e))?
+        let by_name = choose(csv_header(&bytes[..]))?;
+        let table = read_csv(&bytes[..], by_name.as_deref().or(columns))
+            .map_err(|e| read_error(&name, e))?;
+        (table, by_name.is_none())
     } else {
         let header = if is_npy(path) {
             None
         } else {
             fs::File::open(path).ok().and_then(csv_header)
         };
-        let by_name = pick(header);
-        read_data(path, by_name.as_deref().or(columns))?
+        let by_name = choose(header)?;
+        let table = read_data(path, by_name.as_deref().or(columns))?;
+        (table, by_name.is_none())
     };
     if table.data.n_cols() != d {
         let expected = match names {
@@ -140,6 +163,16 @@ pub fn read_data_for_features(
              pick the right columns with --columns",
             table.data.n_cols()
         )));
+    }
+    if let (true, None, Some(names)) = (by_position, columns, names) {
+        if table.names != names {
+            eprintln!(
+                "note: {name} has none of the model's column names; its {d} columns are used \
+                 by position ({} as {})",
+                table.names.join(", "),
+                names.join(", ")
+            );
+        }
     }
     Ok(table)
 }
@@ -188,77 +221,6 @@ pub fn read_model(path: &Path) -> Result<MixtureFile> {
     MixtureFile::from_json_str(&text).map_err(|e| input_error(format!("{name}: {e}")))
 }
 
-/// Fails early (before any work) when an output file cannot be created where asked.
-pub fn check_output_path(path: &Path) -> Result<()> {
-    let parent = parent_dir(path);
-    if !parent.is_dir() {
-        return Err(input_error(format!(
-            "{}: the folder {} does not exist; create it first or write elsewhere",
-            path.display(),
-            parent.display()
-        )));
-    }
-    if path.is_dir() {
-        return Err(input_error(format!(
-            "{}: is a folder; give a file name",
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// Writes `path` through a temporary file in the same folder and a rename, so
-/// that a failure never leaves a partial file behind.
-pub fn write_atomic(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> Result<()> {
-    check_output_path(path)?;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = parent_dir(path).join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = (|| -> io::Result<()> {
-        let mut out = io::BufWriter::new(fs::File::create(&tmp)?);
-        write(&mut out)?;
-        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(anyhow!("{}: cannot write: {e}", path.display()));
-    }
-    Ok(())
-}
-
-/// Writes to `path` atomically, or to standard output when there is no path.
-pub fn write_output(
-    path: Option<&Path>,
-    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> Result<()> {
-    match path {
-        Some(p) => write_atomic(p, write),
-        None => {
-            let stdout = io::stdout();
-            let mut out = io::BufWriter::new(stdout.lock());
-            match write(&mut out).and_then(|()| out.flush()) {
-                Ok(()) => Ok(()),
-                // A closed pipe (`| head`) is the reader's choice, not our failure.
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-                Err(e) => Err(e).context("writing to standard output"),
-            }
-        }
-    }
-}
-
 /// Writes a convergence trace as CSV (iteration, mean log-likelihood, change).
 pub fn write_trace(path: &Path, trace: &[emkit::TraceEntry]) -> Result<()> {
     write_atomic(path, |out| {
@@ -285,9 +247,37 @@ pub fn write_trace(path: &Path, trace: &[emkit::TraceEntry]) -> Result<()> {
     })
 }
 
-/// A library error from fitting data file `name`: input errors named after
-/// the file (exit 2), anything else as a failed fit (exit 1).
-pub fn fit_error(name: &str, e: emkit::Error) -> anyhow::Error {
+/// The command-line flag of a library setting, for messages.
+pub fn flag_of(field: &str) -> String {
+    match field {
+        "n_components" => "-k".into(),
+        "n_states" => "--states".into(),
+        other => format!("--{}", other.replace('_', "-")),
+    }
+}
+
+/// A library error from fitting data file `name` whose columns are `columns`:
+/// input errors named after the file (exit 2; settings after their flag, cells
+/// after their column), anything else as a failed fit (exit 1).
+pub fn fit_error(name: &str, columns: &[String], e: emkit::Error) -> anyhow::Error {
+    match e {
+        emkit::Error::InvalidConfig { field, reason } => {
+            return input_error(format!("{}: {reason}", flag_of(field)));
+        }
+        emkit::Error::ValueTooLarge { row, column, value } => {
+            let col = columns
+                .get(column)
+                .map_or_else(|| format!("number {}", column + 1), |c| format!("{c:?}"));
+            return input_error(format!(
+                "{name}: data row {} (1-based), column {col} holds {value:e}, beyond the \
+                 ±{:e} a fit can square and sum; rescale that column (e.g. divide it by a \
+                 power of ten) before fitting",
+                row + 1,
+                emkit::MAX_FIT_MAGNITUDE
+            ));
+        }
+        _ => {}
+    }
     let e = anyhow::Error::new(e);
     if exit_code(&e) == 2 {
         e.context(name.to_owned())
@@ -315,12 +305,29 @@ pub fn csv_line(out: &mut dyn Write, cells: &[String]) -> io::Result<()> {
     out.write_all(line.as_bytes())
 }
 
-/// Parses a count that must be at least 1, for clap.
+/// Parses a count that must be at least 1, for clap: digits, or a whole
+/// number in exponent form (`1e6`).
 pub fn parse_positive(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
+    let t = s.trim();
+    let value = match t.parse::<usize>() {
+        Ok(v) => Ok(v),
+        Err(e) if matches!(e.kind(), std::num::IntErrorKind::PosOverflow) => {
+            return Err(format!("{s:?} is too large"));
+        }
+        Err(_) => match t.parse::<f64>() {
+            Ok(v) if v < 1.0 && v.fract() == 0.0 => Ok(0),
+            Ok(v) if v.fract() == 0.0 && v <= usize::MAX as f64 && t.contains(['e', 'E']) => {
+                Ok(v as usize)
+            }
+            Ok(v) if v > usize::MAX as f64 => return Err(format!("{s:?} is too large")),
+            Ok(v) if v < 0.0 => return Err(format!("{s:?} is negative; give a count, at least 1")),
+            _ => Err(()),
+        },
+    };
+    match value {
         Ok(0) => Err("must be at least 1".into()),
         Ok(v) => Ok(v),
-        Err(_) => Err(format!("{s:?} is not a whole number")),
+        Err(()) => Err(format!("{s:?} is not a whole number")),
     }
 }
 
@@ -342,10 +349,10 @@ pub fn parse_init(s: &str) -> Result<Init, String> {
 #[derive(Args, Debug, Clone)]
 pub struct EmOptions {
     /// Number of restarts; the best log-likelihood wins.
-    #[arg(long, default_value_t = 1, value_parser = parse_positive)]
+    #[arg(long, default_value_t = 1, value_parser = parse_positive, allow_negative_numbers = true)]
     pub n_init: usize,
     /// Most EM iterations per restart.
-    #[arg(long, default_value_t = 100, value_parser = parse_positive)]
+    #[arg(long, default_value_t = 100, value_parser = parse_positive, allow_negative_numbers = true)]
     pub max_iter: usize,
     /// Convergence threshold on the change of the mean log-likelihood per sample.
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
@@ -397,25 +404,43 @@ impl EmOptions {
 /// The options of a single fit: covariance, restarts and convergence, warm start.
 #[derive(Args, Debug, Clone)]
 pub struct FitOptions {
-    /// Covariance structure: full, tied, diag or spherical.
-    #[arg(long, default_value = "full", value_parser = parse_covariance)]
-    pub covariance: CovarianceType,
+    /// Covariance structure: full (the default), tied, diag or spherical.
+    #[arg(long, value_parser = parse_covariance)]
+    pub covariance: Option<CovarianceType>,
     #[command(flatten)]
     pub em: EmOptions,
-    /// Start from this saved model instead (a warm start; one restart).
-    #[arg(long, value_name = "MODEL.json")]
+    /// Start from this saved model instead (a warm start: one restart, the
+    /// model's covariance type).
+    #[arg(long, value_name = "MODEL.json", conflicts_with_all = ["n_init", "init"])]
     pub init_model: Option<PathBuf>,
 }
 
 impl FitOptions {
     /// The library builder for `k` components.
     pub fn builder(&self, k: usize) -> Result<GaussianMixtureBuilder> {
-        let mut b = self.em.builder(k).covariance(self.covariance);
+        let mut b = self
+            .em
+            .builder(k)
+            .covariance(self.covariance.unwrap_or(CovarianceType::Full));
         if let Some(path) = &self.init_model {
             let file = read_model(path)?;
-            b = b
-                .covariance(file.model.covariance_type())
-                .init_model(file.model);
+            let kind = file.model.covariance_type();
+            if let Some(given) = self.covariance.filter(|&c| c != kind) {
+                return Err(input_error(format!(
+                    "--covariance {given} contradicts --init-model {}, a {kind}-covariance \
+                     model; drop --covariance (a warm start keeps the model's covariance)",
+                    path.display()
+                )));
+            }
+            if file.model.n_components() != k {
+                return Err(input_error(format!(
+                    "-k {k} contradicts --init-model {}, a {}-component model; give -k {}",
+                    path.display(),
+                    file.model.n_components(),
+                    file.model.n_components()
+                )));
+            }
+            b = b.covariance(kind).init_model(file.model);
         }
         Ok(b)
     }

@@ -1,6 +1,6 @@
 //! `emkit fit`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -10,7 +10,7 @@ use emkit::{MixtureFit, RestartReport, StopReason};
 use serde_json::{json, Value};
 
 use crate::common::{
-    check_output_path, display_name, fit_error, parse_positive, read_data, write_atomic,
+    check_paths, display_name, fit_error, parse_positive, print_line, read_data, write_atomic,
     write_trace, FitOptions,
 };
 use crate::plot::{self, check_plot_path};
@@ -22,7 +22,7 @@ pub struct FitArgs {
     #[arg(value_name = "DATA")]
     pub data: PathBuf,
     /// Number of mixture components.
-    #[arg(short = 'k', long = "components", value_parser = parse_positive)]
+    #[arg(short = 'k', long = "components", value_parser = parse_positive, allow_negative_numbers = true)]
     pub k: usize,
     #[command(flatten)]
     pub options: FitOptions,
@@ -69,9 +69,15 @@ pub fn stop_name(stop: StopReason) -> &'static str {
 }
 
 pub fn run(args: FitArgs) -> Result<()> {
-    for path in [&args.output, &args.trace].into_iter().flatten() {
-        check_output_path(path)?;
-    }
+    check_paths(
+        &[Some(&args.data), args.options.init_model.as_deref()],
+        &[
+            ("-o", args.output.as_deref()),
+            ("--trace", args.trace.as_deref()),
+            ("--plot", args.plot.as_deref()),
+            ("--json", args.json.then_some(Path::new("/dev/stdout"))),
+        ],
+    )?;
     if let Some(path) = &args.plot {
         check_plot_path(path)?;
     }
@@ -89,7 +95,7 @@ pub fn run(args: FitArgs) -> Result<()> {
     let fitted = builder.fit_with_monitor(data, &mut progress);
     let seconds = started.elapsed().as_secs_f64();
     progress.finish();
-    let fitted = fitted.map_err(|e| fit_error(&name, e))?;
+    let fitted = fitted.map_err(|e| fit_error(&name, &table.names, e))?;
 
     let summary = summary_json(&args, &fitted, &table.names, seconds);
     if let Some(path) = &args.output {
@@ -117,10 +123,7 @@ pub fn run(args: FitArgs) -> Result<()> {
     if args.json {
         let mut out = summary;
         out["model"] = json!(args.output.as_ref().map(|p| p.display().to_string()));
-        println!(
-            "{}",
-            serde_json::to_string(&out).context("serialising the summary")?
-        );
+        print_line(&serde_json::to_string(&out).context("serialising the summary")?)?;
     }
     if verbosity != Verbosity::Quiet {
         print_summary(&name, &fitted, &table.names, seconds, args.output.as_ref());

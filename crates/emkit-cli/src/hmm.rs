@@ -15,8 +15,8 @@ use emkit::{CovarianceType, Monitor};
 use serde_json::{json, Value};
 
 use crate::common::{
-    check_output_path, check_tol_and_reg_covar, csv_line, display_name, fit_error, fmt_f64,
-    input_error, parse_covariance, parse_positive, read_data, read_data_for_features, write_atomic,
+    check_paths, check_tol_and_reg_covar, csv_line, display_name, fit_error, fmt_f64, input_error,
+    parse_covariance, parse_positive, print_line, read_data, read_data_for_features, write_atomic,
     write_output, write_trace,
 };
 use crate::fit::{stop_name, stop_text};
@@ -61,41 +61,43 @@ struct FitArgs {
     #[arg(value_name = "DATA")]
     data: PathBuf,
     /// Number of hidden states.
-    #[arg(long, value_parser = parse_positive)]
+    #[arg(long, value_parser = parse_positive, allow_negative_numbers = true)]
     states: usize,
     /// What each state emits.
     #[arg(long, value_enum, default_value = "gaussian")]
     emission: EmissionKind,
-    /// Covariance structure of Gaussian states: full, tied, diag or spherical.
-    #[arg(long, default_value = "full", value_parser = parse_covariance)]
-    covariance: CovarianceType,
+    /// Covariance structure of Gaussian and gmm states: full (the default),
+    /// tied, diag or spherical.
+    #[arg(long, value_parser = parse_covariance)]
+    covariance: Option<CovarianceType>,
     /// Number of symbols M of categorical emissions (default: largest symbol + 1).
-    #[arg(long, value_parser = parse_positive)]
+    #[arg(long, value_parser = parse_positive, allow_negative_numbers = true)]
     n_symbols: Option<usize>,
-    /// Mixture components per state of gmm emissions.
-    #[arg(long, default_value_t = 1, value_parser = parse_positive)]
-    n_mix: usize,
+    /// Mixture components per state of gmm emissions (default 1).
+    #[arg(long, value_parser = parse_positive, allow_negative_numbers = true)]
+    n_mix: Option<usize>,
     /// One sequence length per line (default: all rows are one sequence).
     #[arg(long, value_name = "FILE")]
     lengths: Option<PathBuf>,
     /// Number of restarts; the best log-likelihood wins.
-    #[arg(long, default_value_t = 1, value_parser = parse_positive)]
+    #[arg(long, default_value_t = 1, value_parser = parse_positive, allow_negative_numbers = true)]
     n_init: usize,
     /// Most Baum–Welch iterations per restart.
-    #[arg(long, default_value_t = 100, value_parser = parse_positive)]
+    #[arg(long, default_value_t = 100, value_parser = parse_positive, allow_negative_numbers = true)]
     max_iter: usize,
     /// Convergence threshold on the change of the mean log-likelihood per observation.
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     tol: f64,
-    /// Added to every covariance diagonal (Gaussian emissions).
-    #[arg(long, default_value_t = 1e-6, allow_negative_numbers = true)]
-    reg_covar: f64,
+    /// Added to every covariance diagonal of Gaussian and gmm emissions
+    /// (default 1e-6).
+    #[arg(long, allow_negative_numbers = true)]
+    reg_covar: Option<f64>,
     /// What to learn, as hmmlearn's letters: s start, t transitions, m means
     /// (categorical: emission probabilities, also `e`), c covariances.
     #[arg(long, default_value = "stmc")]
     learn: String,
     /// Start from this saved HMM (all its parameters; one restart).
-    #[arg(long, value_name = "MODEL.json")]
+    #[arg(long, value_name = "MODEL.json", conflicts_with = "n_init")]
     init_model: Option<PathBuf>,
     /// Master seed; each restart derives its own.
     #[arg(long, default_value_t = 0)]
@@ -172,7 +174,7 @@ struct SampleArgs {
     #[arg(value_name = "MODEL")]
     model: PathBuf,
     /// Length of the sequence.
-    #[arg(short = 'n', long = "n-samples")]
+    #[arg(short = 'n', long = "n-samples", value_parser = parse_positive, allow_negative_numbers = true)]
     n: usize,
     /// Seed of the random draws.
     #[arg(long, default_value_t = 0)]
@@ -233,16 +235,88 @@ fn read_hmm(path: &Path) -> Result<HmmFile> {
     HmmFile::from_json_str(&text).map_err(|e| input_error(format!("{name}: {e}")))
 }
 
-fn fit(args: FitArgs) -> Result<()> {
-    for path in [&args.output, &args.trace].into_iter().flatten() {
-        check_output_path(path)?;
+impl FitArgs {
+    fn reg_covar(&self) -> f64 {
+        self.reg_covar.unwrap_or(1e-6)
     }
-    check_tol_and_reg_covar(args.tol, args.reg_covar)?;
+
+    fn covariance(&self) -> CovarianceType {
+        self.covariance.unwrap_or(CovarianceType::Full)
+    }
+
+    /// Options that mean nothing for the chosen emission, or that contradict
+    /// the initial model, are refused rather than ignored.
+    fn check_consistent(&self, init: Option<&HmmFile>) -> Result<()> {
+        let emission = self.emission.to_possible_value();
+        let emission = emission.as_ref().map_or("", |v| v.get_name());
+        let unused = |flag: &str, used_by: &str| {
+            input_error(format!(
+                "{flag} applies to {used_by} emissions, not --emission {emission}; drop it"
+            ))
+        };
+        if self.n_symbols.is_some() && self.emission != EmissionKind::Categorical {
+            return Err(unused("--n-symbols", "categorical"));
+        }
+        if self.n_mix.is_some() && self.emission != EmissionKind::Gmm {
+            return Err(unused("--n-mix", "gmm"));
+        }
+        if self.emission == EmissionKind::Categorical {
+            if self.covariance.is_some() {
+                return Err(unused("--covariance", "gaussian and gmm"));
+            }
+            if self.reg_covar.is_some() {
+                return Err(unused("--reg-covar", "gaussian and gmm"));
+            }
+        }
+        if let (Some(file), Some(path)) = (init, &self.init_model) {
+            let kind = match &file.model {
+                AnyHmm::Gaussian(m) => Some(m.emission().covariance_type()),
+                AnyHmm::Gmm(m) => Some(m.emission().covariance_type()),
+                AnyHmm::Categorical(_) => None,
+            };
+            if let (Some(given), Some(kind)) = (self.covariance, kind) {
+                if given != kind {
+                    return Err(input_error(format!(
+                        "--covariance {given} contradicts --init-model {}, whose states have \
+                         {kind} covariances; drop --covariance",
+                        path.display()
+                    )));
+                }
+            }
+            if file.model.n_states() != self.states {
+                return Err(input_error(format!(
+                    "--states {} contradicts --init-model {}, a {}-state model; give --states {}",
+                    self.states,
+                    path.display(),
+                    file.model.n_states(),
+                    file.model.n_states()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn fit(args: FitArgs) -> Result<()> {
+    check_paths(
+        &[
+            Some(&args.data),
+            args.lengths.as_deref(),
+            args.init_model.as_deref(),
+        ],
+        &[
+            ("-o", args.output.as_deref()),
+            ("--trace", args.trace.as_deref()),
+            ("--json", args.json.then_some(Path::new("/dev/stdout"))),
+        ],
+    )?;
+    check_tol_and_reg_covar(args.tol, args.reg_covar())?;
     let learn: Learn = args
         .learn
         .parse()
         .map_err(|e| input_error(format!("--learn: {e}")))?;
     let init = args.init_model.as_deref().map(read_hmm).transpose()?;
+    args.check_consistent(init.as_ref())?;
     let name = display_name(&args.data);
     let table = read_data(&args.data, args.columns.as_deref())?;
     let lengths = args.lengths.as_deref().map(read_lengths).transpose()?;
@@ -251,12 +325,12 @@ fn fit(args: FitArgs) -> Result<()> {
     let mut progress = FitProgress::new(verbosity);
     rayon::broadcast(|_| ());
     let started = Instant::now();
-    let context = |e: emkit::Error| fit_error(&name, e);
+    let context = |e: emkit::Error| fit_error(&name, &table.names, e);
     let fitted: AnyFit = match args.emission {
         EmissionKind::Gaussian => {
             let mut b = GaussianHmm::builder(args.states)
-                .covariance(args.covariance)
-                .reg_covar(args.reg_covar);
+                .covariance(args.covariance())
+                .reg_covar(args.reg_covar());
             if let Some(file) = &init {
                 let AnyHmm::Gaussian(m) = &file.model else {
                     return Err(input_error(
@@ -285,9 +359,9 @@ fn fit(args: FitArgs) -> Result<()> {
         }
         EmissionKind::Gmm => {
             let mut b = GmmHmm::builder(args.states)
-                .covariance(args.covariance)
-                .reg_covar(args.reg_covar)
-                .n_mix(args.n_mix);
+                .covariance(args.covariance())
+                .reg_covar(args.reg_covar())
+                .n_mix(args.n_mix.unwrap_or(1));
             if let Some(file) = &init {
                 let AnyHmm::Gmm(m) = &file.model else {
                     return Err(input_error(format!(
@@ -321,10 +395,7 @@ fn fit(args: FitArgs) -> Result<()> {
     if args.json {
         let mut out = summary.clone();
         out["model"] = json!(args.output.as_ref().map(|p| p.display().to_string()));
-        println!(
-            "{}",
-            serde_json::to_string(&out).context("serialising the summary")?
-        );
+        print_line(&serde_json::to_string(&out).context("serialising the summary")?)?;
     }
     if verbosity != Verbosity::Quiet {
         print_summary(
@@ -432,7 +503,7 @@ impl AnyFit {
         match &model {
             AnyHmm::Gaussian(h) => {
                 s["covariance_type"] = json!(h.emission().covariance_type().name());
-                s["reg_covar"] = json!(args.reg_covar);
+                s["reg_covar"] = json!(args.reg_covar());
             }
             AnyHmm::Categorical(h) => {
                 s["covariance_type"] = Value::Null;
@@ -441,7 +512,7 @@ impl AnyFit {
             AnyHmm::Gmm(h) => {
                 s["covariance_type"] = json!(h.emission().covariance_type().name());
                 s["n_mix"] = json!(h.emission().n_mix());
-                s["reg_covar"] = json!(args.reg_covar);
+                s["reg_covar"] = json!(args.reg_covar());
             }
         }
         s
@@ -595,9 +666,10 @@ fn data_error(name: &str) -> impl Fn(emkit::Error) -> anyhow::Error + '_ {
 }
 
 fn decode(args: DecodeArgs) -> Result<()> {
-    if let Some(p) = &args.output {
-        check_output_path(p)?;
-    }
+    check_paths(
+        &[Some(&args.model), Some(&args.data), args.lengths.as_deref()],
+        &[("-o", args.output.as_deref())],
+    )?;
     let (file, table, lengths) = load(
         &args.model,
         &args.data,
@@ -667,9 +739,9 @@ fn score(args: ScoreArgs) -> Result<()> {
             "aic": emkit::select::aic(ll, p),
             "n_parameters": p,
         });
-        println!("{out}");
+        print_line(&out.to_string())?;
     } else {
-        println!("{ll}");
+        print_line(&ll.to_string())?;
         eprintln!(
             "total log-likelihood of {name} ({n} observations in {} sequence(s)) under {}",
             seqs.len(),
@@ -680,9 +752,7 @@ fn score(args: ScoreArgs) -> Result<()> {
 }
 
 fn sample(args: SampleArgs) -> Result<()> {
-    if let Some(p) = &args.output {
-        check_output_path(p)?;
-    }
+    check_paths(&[Some(&args.model)], &[("-o", args.output.as_deref())])?;
     let file = read_hmm(&args.model)?;
     let d = file.model.n_features();
     let names = file
@@ -692,7 +762,10 @@ fn sample(args: SampleArgs) -> Result<()> {
             AnyHmm::Categorical(_) => vec!["symbol".into()],
             AnyHmm::Gaussian(_) | AnyHmm::Gmm(_) => (0..d).map(|i| format!("x{i}")).collect(),
         });
-    let (x, states) = file.model.sample(args.n, args.seed);
+    let (x, states) = file
+        .model
+        .sample(args.n, args.seed)
+        .map_err(|e| anyhow::Error::new(e).context(format!("-n {}", args.n)))?;
     write_output(args.output.as_deref(), |out| {
         let mut header = names.clone();
         header.push("state".into());

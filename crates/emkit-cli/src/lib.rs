@@ -12,6 +12,7 @@ mod common;
 mod fit;
 mod hmm;
 pub mod image_io;
+mod output;
 mod plot;
 mod progress;
 mod segment;
@@ -27,6 +28,11 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The most memory a command may need, e.g. 8G, 500M, 2GiB, or none
+    /// (default: the memory available now); requests above it are refused
+    /// before anything large is allocated.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = emkit::memory::parse_size)]
+    max_memory: Option<emkit::MemoryLimit>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -53,6 +59,7 @@ enum Command {
 
 /// Runs the command line in `std::env::args()`; the exit code to return.
 pub fn run() -> ExitCode {
+    restore_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
@@ -78,6 +85,15 @@ pub fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(limit) = cli.max_memory {
+        emkit::memory::set_default_limit(limit);
+    }
+    // Unoptimised (debug) builds of the block kernels take about 3 MB of
+    // stack, more than rayon's 2 MiB default for its workers; 16 MiB is only
+    // address space until used. The thread count still follows RAYON_NUM_THREADS.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .stack_size(16 << 20)
+        .build_global();
     let outcome = match cli.command {
         Command::Fit(args) => fit::run(args),
         Command::Predict(args) => apply::predict(args),
@@ -92,8 +108,31 @@ pub fn run() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("emkit: error: {}", common::one_line(&err));
+            let mut line = common::one_line(&err);
+            let memory = err.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<emkit::Error>(),
+                    Some(emkit::Error::TooMuchMemory { .. })
+                )
+            });
+            if memory {
+                line.push_str(" (or allow more with --max-memory SIZE)");
+            }
+            eprintln!("emkit: error: {line}");
             ExitCode::from(common::exit_code(&err))
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so a write to a closed pipe (`emkit ... | head`)
+/// returns an error that `println!` turns into a panic. Restoring the
+/// default action ends the process quietly instead (status 141), as for
+/// every Unix filter, on standard output and standard error alike.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default has no
+    // preconditions; it runs first thing, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -21,8 +21,8 @@ use rand_pcg::Pcg64;
 use serde_json::json;
 
 use crate::common::{
-    check_output_path, display_name, fit_error, input_error, parse_covariance, parse_positive,
-    write_atomic, EmOptions,
+    check_paths, display_name, fit_error, input_error, parse_covariance, parse_positive,
+    print_line, write_atomic, EmOptions,
 };
 use crate::fit::{stop_name, stop_text};
 use crate::progress::{FitProgress, Verbosity};
@@ -44,7 +44,7 @@ pub struct SegmentArgs {
     #[arg(value_name = "IMAGE")]
     pub image: PathBuf,
     /// Number of segments (mixture components).
-    #[arg(short = 'k', long = "components", value_parser = parse_positive)]
+    #[arg(short = 'k', long = "components", value_parser = parse_positive, allow_negative_numbers = true)]
     pub k: usize,
     /// Covariance structure: full, tied, diag or spherical.
     #[arg(long, default_value = "full", value_parser = parse_covariance)]
@@ -57,7 +57,7 @@ pub struct SegmentArgs {
     pub spatial: Option<f64>,
     /// Fit on a seeded random subsample of this many pixels when the image has
     /// more; every pixel is still labelled and scored.
-    #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = parse_positive)]
+    #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = parse_positive, allow_negative_numbers = true)]
     pub max_pixels: usize,
     /// Write the image repainted with each segment's mean colour (.png, or .jpg/.jpeg).
     #[arg(short = 'o', long = "output", value_name = "OUT.png")]
@@ -162,15 +162,19 @@ fn encode(
 }
 
 pub fn run(args: SegmentArgs) -> Result<()> {
+    check_paths(
+        &[Some(&args.image)],
+        &[
+            ("-o", args.output.as_deref()),
+            ("--labels", args.labels.as_deref()),
+            ("--json", args.json.then_some(Path::new("/dev/stdout"))),
+        ],
+    )?;
     let out_format = match &args.output {
-        Some(p) => {
-            check_output_path(p)?;
-            Some(output_format(p, true)?)
-        }
+        Some(p) => Some(output_format(p, true)?),
         None => None,
     };
     if let Some(p) = &args.labels {
-        check_output_path(p)?;
         output_format(p, false)?;
         if args.k > 1 << 16 {
             return Err(input_error(format!(
@@ -216,7 +220,8 @@ pub fn run(args: SegmentArgs) -> Result<()> {
     let fitted = builder.fit_with_monitor(fit_data, &mut progress);
     let fit_seconds = fit_started.elapsed().as_secs_f64();
     progress.finish();
-    let fitted: MixtureFit = fitted.map_err(|e| fit_error(&name, e))?;
+    let columns: Vec<String> = ["R", "G", "B", "x", "y"].map(String::from).to_vec();
+    let fitted: MixtureFit = fitted.map_err(|e| fit_error(&name, &columns, e))?;
     drop(x);
     let model = &fitted.model;
     let colors = palette(model);
@@ -328,10 +333,7 @@ pub fn run(args: SegmentArgs) -> Result<()> {
             "init": args.em.init.name(),
             "emkit_version": env!("CARGO_PKG_VERSION"),
         });
-        println!(
-            "{}",
-            serde_json::to_string(&out).context("serialising the summary")?
-        );
+        print_line(&serde_json::to_string(&out).context("serialising the summary")?)?;
     }
     if verbosity != Verbosity::Quiet {
         let features = match args.spatial {

@@ -14,7 +14,9 @@ use emkit::select::{
 use emkit::CovarianceType;
 use serde_json::{json, Value};
 
-use crate::common::{check_output_path, display_name, read_data, write_atomic, EmOptions};
+use crate::common::{
+    check_paths, display_name, fit_error, print_line, read_data, write_atomic, EmOptions,
+};
 use crate::fit::stop_name;
 use crate::plot::{self, check_plot_path};
 use crate::progress::{CountProgress, Verbosity};
@@ -113,9 +115,14 @@ fn parse_criterion(s: &str) -> Result<Criterion, String> {
 }
 
 pub fn run(args: SelectArgs) -> Result<()> {
-    if let Some(p) = &args.output {
-        check_output_path(p)?;
-    }
+    check_paths(
+        &[Some(&args.data)],
+        &[
+            ("-o", args.output.as_deref()),
+            ("--plot", args.plot.as_deref()),
+            ("--json", args.json.then_some(Path::new("/dev/stdout"))),
+        ],
+    )?;
     if let Some(p) = &args.plot {
         check_plot_path(p)?;
     }
@@ -130,7 +137,11 @@ pub fn run(args: SelectArgs) -> Result<()> {
         allow_degenerate: args.allow_degenerate,
     };
     let verbosity = Verbosity::from_flags(args.verbose, args.quiet);
-    let n_cells = args.k.clone().count() * config.covariance_types.len();
+    // Not `count()`, which walks the range: `--k 1..18446744073709551615` is
+    // refused by the library, not counted here.
+    let n_cells = (args.k.end() - args.k.start())
+        .saturating_add(1)
+        .saturating_mul(config.covariance_types.len());
     let progress = CountProgress::new(n_cells, "fits", verbosity);
     // As in `fit`: `seconds` is the work, not the thread pool's start.
     rayon::broadcast(|_| ());
@@ -143,7 +154,7 @@ pub fn run(args: SelectArgs) -> Result<()> {
     });
     let seconds = started.elapsed().as_secs_f64();
     progress.finish();
-    let selection = selection.map_err(|e| anyhow::Error::new(e).context(name.clone()))?;
+    let selection = selection.map_err(|e| fit_error(&name, &table.names, e))?;
 
     if verbosity != Verbosity::Quiet {
         print_table(
@@ -155,12 +166,14 @@ pub fn run(args: SelectArgs) -> Result<()> {
             seconds,
         );
     }
-    if let Some(path) = &args.plot {
-        plot_criterion(path, &args, &selection, &name)?;
-    }
+    // A chart with no point on it would only mislead: when no cell can be
+    // chosen, the command fails and draws nothing.
     let Some((best, best_fit)) = selection.best() else {
         return Err(no_best(&selection));
     };
+    if let Some(path) = &args.plot {
+        plot_criterion(path, &args, &selection, &name)?;
+    }
     if let Some(path) = &args.output {
         let file = MixtureFile {
             model: best_fit.fit.model.clone(),
@@ -188,10 +201,7 @@ pub fn run(args: SelectArgs) -> Result<()> {
             "model": args.output.as_ref().map(|p| p.display().to_string()),
             "seconds": seconds,
         });
-        println!(
-            "{}",
-            serde_json::to_string(&out).context("serialising the summary")?
-        );
+        print_line(&serde_json::to_string(&out).context("serialising the summary")?)?;
     }
     Ok(())
 }

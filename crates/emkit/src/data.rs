@@ -74,6 +74,20 @@ impl<'a> DataRef<'a> {
         }
     }
 
+    /// [`check_finite`](Self::check_finite), and fails on the first value above
+    /// [`MAX_FIT_MAGNITUDE`] in magnitude ([`Error::ValueTooLarge`]).
+    pub fn check_fittable(&self) -> Result<()> {
+        self.check_finite()?;
+        match self.values.iter().position(|v| v.abs() > MAX_FIT_MAGNITUDE) {
+            None => Ok(()),
+            Some(at) => Err(Error::ValueTooLarge {
+                row: at / self.n_cols.max(1),
+                column: at % self.n_cols.max(1),
+                value: self.values[at],
+            }),
+        }
+    }
+
     /// Fails when there are no rows or no columns.
     pub fn check_not_empty(&self) -> Result<()> {
         if self.n_rows == 0 || self.n_cols == 0 {
@@ -85,6 +99,15 @@ impl<'a> DataRef<'a> {
         Ok(())
     }
 }
+
+/// The largest magnitude a fit accepts. Fits square differences of values and
+/// sum them over rows and features: with |x| ≤ 1e100 a sum of 4·x² over even
+/// 10^100 terms stays below f64::MAX (1.8e308), while values near 1e154 and
+/// above overflow in the first square. No measured quantity in sensible units
+/// comes near 1e100; data that does is refused, naming the cell, rather than
+/// fitted in scaled units whose covariances (1e300² and beyond) could not be
+/// reported in the original ones.
+pub const MAX_FIT_MAGNITUDE: f64 = 1e100;
 
 /// An owned row-major matrix; see [`DataRef`].
 #[derive(Clone, Debug, PartialEq)]

@@ -38,6 +38,37 @@ pub enum Error {
         /// 0-based column.
         column: usize,
     },
+    /// A value too large in magnitude to fit: its square, summed over the
+    /// data, would overflow a double.
+    #[error(
+        "row {row}, column {column} (0-based) is {value:e}, beyond the ±{limit:e} a fit can \
+         square and sum; rescale that column (e.g. divide it by a power of ten) before fitting",
+        limit = crate::data::MAX_FIT_MAGNITUDE
+    )]
+    ValueTooLarge {
+        /// 0-based data row.
+        row: usize,
+        /// 0-based column.
+        column: usize,
+        /// The value.
+        value: f64,
+    },
+    /// A request would need more memory than the limit allows.
+    #[error(
+        "{what} needs about {} of memory, more than the {} it may use; {hint}",
+        crate::memory::format_bytes(*needed),
+        crate::memory::format_bytes(*limit)
+    )]
+    TooMuchMemory {
+        /// The request, in words ("sampling 10^12 rows of 4 features").
+        what: String,
+        /// Bytes the request needs (estimated).
+        needed: u64,
+        /// Bytes it may use ([`crate::memory::MemoryLimit`]).
+        limit: u64,
+        /// What to change.
+        hint: String,
+    },
     /// The data has no rows (or no columns).
     #[error(
         "the data is empty ({n_rows} rows, {n_cols} columns); give at least one row and one column"

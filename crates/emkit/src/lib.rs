@@ -55,14 +55,16 @@ pub mod hmm;
 pub mod init;
 pub mod io;
 pub mod linalg;
+pub mod memory;
 mod mixture;
 pub mod select;
 
-pub use data::{DataRef, Matrix};
+pub use data::{DataRef, Matrix, MAX_FIT_MAGNITUDE};
 pub use dist::gaussian::{CovarianceType, Covariances};
 pub use em::{EmConfig, FitReport, Monitor, RestartReport, StopReason, TraceEntry};
 pub use error::{Error, Result};
 pub use init::Init;
+pub use memory::MemoryLimit;
 pub use mixture::{GaussianMixture, GaussianMixtureBuilder, MixtureFit};
 
 /// Entry points for the benchmarks in `benches/`; not a stable API.

@@ -48,7 +48,7 @@ fn draw<E: Emission>(truth: &Hmm<E>, lengths: &[usize], seed: u64) -> (Matrix, V
     let d = truth.n_features();
     let mut values = Vec::new();
     for (i, &l) in lengths.iter().enumerate() {
-        values.extend_from_slice(truth.sample(l, seed + i as u64).0.values());
+        values.extend_from_slice(truth.sample(l, seed + i as u64).unwrap().0.values());
     }
     let n = values.len() / d;
     (Matrix::new(values, n, d).unwrap(), lengths.to_vec())
@@ -240,7 +240,7 @@ fn fits_do_not_depend_on_the_thread_count() {
         assert!(fit_with(threads) == one, "{threads} threads");
     }
     // One long sequence (one block of the engine).
-    let (x, _) = gaussian_truth().sample(40_000, seed);
+    let (x, _) = gaussian_truth().sample(40_000, seed).unwrap();
     let long_fit = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -264,7 +264,7 @@ fn fits_do_not_depend_on_the_thread_count() {
 fn filtering_uses_no_future_observations() {
     let seed = test_seed(4);
     let truth = gaussian_truth();
-    let (x, _) = truth.sample(400, seed);
+    let (x, _) = truth.sample(400, seed).unwrap();
     let all = Sequences::one(x.view());
     let full = truth.filter(&all).unwrap();
     let prefix = DataRef::new(&x.values()[..150 * 2], 150, 2).unwrap();

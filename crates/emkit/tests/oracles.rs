@@ -222,10 +222,10 @@ fn samples_follow_the_model() {
     let seed = test_seed(12);
     let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
     let model = random_model(CovarianceType::Full, 2, 2, &mut rng);
-    let (x, labels) = model.sample(40_000, seed);
+    let (x, labels) = model.sample(40_000, seed).unwrap();
     assert_eq!(x.n_rows(), 40_000);
     // Same seed, same samples.
-    assert_eq!(model.sample(40_000, seed).0, x);
+    assert_eq!(model.sample(40_000, seed).unwrap().0, x);
     for j in 0..2 {
         let rows: Vec<&[f64]> = (0..40_000)
             .filter(|&i| labels[i] == j)

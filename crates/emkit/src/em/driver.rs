@@ -2,6 +2,14 @@ use rayon::prelude::*;
 
 use super::{EmData, EmModel, Monitor, SufficientStats};
 use crate::error::{Error, Result};
+use crate::memory::MemoryLimit;
+
+/// The most restarts one fit may run: each is a whole fit, and each keeps its
+/// report; a million-fold search is a job for a cluster, not one call.
+pub const MAX_N_INIT: usize = 100_000;
+
+/// The most iterations one restart may run (each adds a line to its trace).
+pub const MAX_MAX_ITER: usize = 100_000_000;
 
 /// The settings the driver owns (scikit-learn's names and defaults).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -15,6 +23,9 @@ pub struct EmConfig {
     pub tol: f64,
     /// Master seed; restart `r` uses [`restart_seed`]`(seed, r)`. Default 0.
     pub seed: u64,
+    /// The most memory a fit may need, checked before it allocates; `None`
+    /// (the default) uses [`crate::memory::default_limit`].
+    pub max_memory: Option<MemoryLimit>,
 }
 
 impl Default for EmConfig {
@@ -24,23 +35,35 @@ impl Default for EmConfig {
             max_iter: 100,
             tol: 1e-3,
             seed: 0,
+            max_memory: None,
         }
     }
 }
 
 impl EmConfig {
+    /// The memory limit in force.
+    pub fn memory_limit(&self) -> MemoryLimit {
+        self.max_memory.unwrap_or_else(crate::memory::default_limit)
+    }
+
     /// Checks every field's range.
     pub fn validate(&self) -> Result<()> {
-        if self.n_init == 0 {
+        if !(1..=MAX_N_INIT).contains(&self.n_init) {
             return Err(Error::InvalidConfig {
                 field: "n_init",
-                reason: "must be at least 1".into(),
+                reason: format!(
+                    "must be between 1 and {MAX_N_INIT} (each restart is a whole fit), got {}",
+                    self.n_init
+                ),
             });
         }
-        if self.max_iter == 0 {
+        if !(1..=MAX_MAX_ITER).contains(&self.max_iter) {
             return Err(Error::InvalidConfig {
                 field: "max_iter",
-                reason: "must be at least 1".into(),
+                reason: format!(
+                    "must be between 1 and {MAX_MAX_ITER}, got {}",
+                    self.max_iter
+                ),
             });
         }
         if !(self.tol >= 0.0 && self.tol.is_finite()) {
@@ -150,6 +173,21 @@ const MIN_BLOCKS_PER_TASK: usize = 4;
 /// also keep 2 to 32 threads busy).
 const MAX_TASKS: usize = 64;
 
+/// How many tasks (each with its own statistics and scratch) an E-step over
+/// `n_blocks` blocks runs: what a memory estimate multiplies by.
+pub(crate) fn n_tasks(n_blocks: usize) -> usize {
+    n_blocks.div_ceil(blocks_per_task(n_blocks)).max(1)
+}
+
+/// Bytes of the restart reports of a fit: each restart's trace reserves up to
+/// 4096 lines, and the one running grows to `max_iter`.
+pub(crate) fn report_bytes(config: &EmConfig) -> u128 {
+    let line = std::mem::size_of::<TraceEntry>() as u128;
+    let report = std::mem::size_of::<RestartReport>() as u128;
+    (config.n_init as u128) * (report + line * config.max_iter.min(4096) as u128)
+        + line * config.max_iter as u128
+}
+
 /// Blocks per task for `n_blocks` blocks. It depends on the data size only,
 /// never on the thread count, so the reduction tree (and every rounding) is
 /// the same on any machine.
@@ -179,7 +217,7 @@ where
 {
     let n_blocks = data.n_blocks();
     let per_task = blocks_per_task(n_blocks);
-    let n_tasks = n_blocks.div_ceil(per_task).max(1);
+    let n_tasks = n_tasks(n_blocks);
     if workspace.len() != n_tasks {
         workspace.clear();
         workspace.extend((0..n_tasks).map(|_| (model.empty_stats(), 0.0)));
@@ -246,7 +284,7 @@ where
 {
     config.validate()?;
     let mut best: Option<(M, usize)> = None;
-    let mut reports: Vec<RestartReport> = Vec::with_capacity(config.n_init);
+    let mut reports: Vec<RestartReport> = Vec::new();
     let mut first_error = None;
     for restart in 0..config.n_init {
         monitor.restart_started(restart, config.n_init);

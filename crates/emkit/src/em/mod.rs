@@ -17,7 +17,11 @@ mod monitor;
 
 pub(crate) use driver::e_step as driver_e_step;
 pub(crate) use driver::sum_like_e_step;
-pub use driver::{fit, restart_seed, EmConfig, FitReport, RestartReport, StopReason, TraceEntry};
+pub use driver::{
+    fit, restart_seed, EmConfig, FitReport, RestartReport, StopReason, TraceEntry, MAX_MAX_ITER,
+    MAX_N_INIT,
+};
+pub(crate) use driver::{n_tasks, report_bytes};
 pub use monitor::{Monitor, NoMonitor};
 
 use crate::error::Result;

@@ -794,8 +794,9 @@ impl Emission for GmmEmission {
     }
 
     fn sample(&self, state: usize, rng: &mut Pcg64, out: &mut [f64]) {
-        let (x, _) = self.states[state].sample(1, rng.random());
-        out.copy_from_slice(x.row(0));
+        let (mut x, mut label) = (Vec::with_capacity(out.len()), Vec::with_capacity(1));
+        self.states[state].sample_into(1, rng.random(), &mut x, &mut label);
+        out.copy_from_slice(&x);
     }
 
     fn work_per_sample(&self) -> usize {

@@ -15,6 +15,7 @@ use crate::em::{self, EmConfig, EmData, EmModel, FitReport, MaximizeOutcome, Mon
 use crate::em::{NoMonitor, SufficientStats};
 use crate::error::{Error, Result};
 use crate::init::kmeans;
+use crate::memory::{bytes_of, product, MemoryLimit};
 use crate::select::DataCovariance;
 
 /// Most Lloyd iterations of the k-means initialisation (scikit-learn's default).
@@ -324,6 +325,33 @@ where
         self
     }
 
+    /// The most memory the fit may need (default:
+    /// [`crate::memory::default_limit`]); a fit whose estimate
+    /// ([`memory_needed`](Self::memory_needed)) is above it fails with
+    /// [`Error::TooMuchMemory`] before allocating.
+    pub fn max_memory(mut self, limit: MemoryLimit) -> Self {
+        self.em.max_memory = Some(limit);
+        self
+    }
+
+    /// Estimated peak bytes of a fit on `seqs` beyond the data: the models
+    /// alive at once, and per task (sequences run in parallel) its
+    /// forward–backward matrices for the longest sequence (`T × K` each) and
+    /// its statistics (`K × K` transitions and the emission's), plus the
+    /// restart reports.
+    pub fn memory_needed(&self, seqs: &Sequences<'_>) -> u128 {
+        let k = self.n_states;
+        let emission = self.emission_values(seqs.data());
+        let chain = product(&[k, k]) + 2 * k as u128;
+        let tasks = crate::em::n_tasks(seqs.len()) as u128;
+        // Emission (log-)probabilities, forward, backward and posteriors,
+        // and their scaled twins.
+        let recursions = 6 * product(&[seqs.max_len(), k]);
+        let per_task = recursions + chain + emission;
+        let values = 3 * (emission + chain) + tasks.saturating_mul(per_task);
+        bytes_of(values, 8).saturating_add(crate::em::report_bytes(&self.em))
+    }
+
     /// Fits on `seqs`.
     pub fn fit(&self, seqs: &Sequences<'_>) -> Result<HmmFit<E>> {
         self.fit_with_monitor(seqs, &mut NoMonitor)
@@ -379,7 +407,7 @@ where
         self.em.validate()?;
         let data = seqs.data();
         data.check_not_empty()?;
-        data.check_finite()?;
+        data.check_fittable()?;
         let k = self.n_states;
         if k == 0 {
             return Err(Error::InvalidConfig {
@@ -387,6 +415,28 @@ where
                 reason: "must be at least 1".into(),
             });
         }
+        let l = self.learn;
+        if !(l.start || l.transitions || l.means || l.covariances) {
+            return Err(Error::InvalidConfig {
+                field: "learn",
+                reason: "learns nothing; give at least one of s (start), t (transitions), \
+                         m (means), c (covariances), e (emission probabilities)"
+                    .into(),
+            });
+        }
+        self.check_for_init(data)?;
+        self.em.memory_limit().check(
+            self.memory_needed(seqs),
+            || {
+                format!(
+                    "a {k}-state HMM fit on {} observations (longest sequence {})",
+                    seqs.n_samples(),
+                    seqs.max_len()
+                )
+            },
+            "use fewer states, shorter sequences (--lengths), fewer features or symbols, \
+             or a diag or spherical covariance",
+        )?;
         if !(self.reg_covar >= 0.0 && self.reg_covar.is_finite()) {
             return Err(Error::InvalidConfig {
                 field: "reg_covar",
@@ -423,7 +473,7 @@ where
             }
             e.check_data(data)?;
         }
-        self.check_for_init(data)
+        Ok(())
     }
 }
 
@@ -432,6 +482,9 @@ where
 pub trait Initialise<E: Emission> {
     /// Emission-specific checks of the data before a fit.
     fn check_for_init(&self, data: DataRef<'_>) -> Result<()>;
+    /// The number of values of the emission's parameters (or statistics) for
+    /// `data`, for memory estimates; call after `check_for_init`.
+    fn emission_values(&self, data: DataRef<'_>) -> u128;
     /// The first emission parameters of one restart.
     fn initial_emission(&self, data: DataRef<'_>, rng: &mut Pcg64) -> Result<E>;
 }
@@ -459,6 +512,10 @@ impl Initialise<GaussianEmission> for HmmBuilder<GaussianEmission> {
             });
         }
         Ok(())
+    }
+
+    fn emission_values(&self, data: DataRef<'_>) -> u128 {
+        gaussian_values(self.covariance, self.n_states, data.n_cols())
     }
 
     /// k-means centres as the means (k-means++ seeded by the restart's seed),
@@ -529,6 +586,11 @@ impl Initialise<GmmEmission> for HmmBuilder<GmmEmission> {
         Ok(())
     }
 
+    fn emission_values(&self, data: DataRef<'_>) -> u128 {
+        let components = self.n_states.saturating_mul(self.n_mix);
+        gaussian_values(self.covariance, components, data.n_cols())
+    }
+
     /// k-means splits the observations into one cluster per state; each
     /// state's mixture is then a short mixture fit (10 EM iterations, k-means
     /// started) on its cluster, or on all observations when the cluster has
@@ -571,6 +633,15 @@ impl HmmBuilder<CategoricalEmission> {
 impl Initialise<CategoricalEmission> for HmmBuilder<CategoricalEmission> {
     fn check_for_init(&self, data: DataRef<'_>) -> Result<()> {
         check_one_column(data)?;
+        let l = self.learn;
+        if !(l.start || l.transitions || l.means) {
+            return Err(Error::InvalidConfig {
+                field: "learn",
+                reason: "learns nothing: categorical emissions have no covariances; give at \
+                         least one of s (start), t (transitions), e (emission probabilities)"
+                    .into(),
+            });
+        }
         if self.n_symbols == Some(0) {
             return Err(Error::InvalidConfig {
                 field: "n_symbols",
@@ -578,6 +649,15 @@ impl Initialise<CategoricalEmission> for HmmBuilder<CategoricalEmission> {
             });
         }
         check_symbols(data, self.n_symbols).map(|_| ())
+    }
+
+    fn emission_values(&self, data: DataRef<'_>) -> u128 {
+        let m = match self.n_symbols {
+            Some(m) => m,
+            None => check_symbols(data, None).unwrap_or(1),
+        };
+        // Probabilities, their logs and the statistics, state by symbol.
+        3 * product(&[self.n_states, m])
     }
 
     /// Uniform random emission probabilities, normalised (hmmlearn's).
@@ -594,6 +674,18 @@ impl Initialise<CategoricalEmission> for HmmBuilder<CategoricalEmission> {
         }
         CategoricalEmission::new(p, m)
     }
+}
+
+/// Values of `k` Gaussian components on `d` features: means, covariances,
+/// precision factors and second moments.
+fn gaussian_values(covariance: CovarianceType, k: usize, d: usize) -> u128 {
+    let per = match covariance {
+        CovarianceType::Full => product(&[k, d, d]),
+        CovarianceType::Tied => product(&[d, d]),
+        CovarianceType::Diagonal => product(&[k, d]),
+        CovarianceType::Spherical => k as u128,
+    };
+    3 * per + 2 * product(&[k, d])
 }
 
 /// A draw from the flat Dirichlet distribution on `k` probabilities

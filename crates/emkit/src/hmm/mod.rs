@@ -210,6 +210,15 @@ impl<'a> Sequences<'a> {
         self.data.n_rows()
     }
 
+    /// Length of the longest sequence.
+    pub fn max_len(&self) -> usize {
+        self.offsets
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Sequence `i`: its first row and its rows.
     pub fn sequence(&self, i: usize) -> (usize, DataRef<'a>) {
         let (a, b) = (self.offsets[i], self.offsets[i + 1]);
@@ -353,9 +362,28 @@ impl<E: Emission> Hmm<E> {
         p
     }
 
+    /// Checks the data, and that scoring or decoding it fits in memory: per
+    /// thread, the recursions' `T × K` matrices for the longest sequence,
+    /// and `n × K` outputs (posteriors, back-pointers).
     fn check(&self, seqs: &Sequences<'_>) -> Result<()> {
         seqs.data().check_not_empty()?;
-        self.emission.check_data(seqs.data())
+        self.emission.check_data(seqs.data())?;
+        let k = self.n_states();
+        let threads = rayon::current_num_threads();
+        let per_thread = 6 * crate::memory::product(&[seqs.max_len(), k]);
+        let values = per_thread.saturating_mul(threads as u128)
+            + crate::memory::product(&[seqs.n_samples(), k]);
+        crate::memory::default_limit().check(
+            crate::memory::bytes_of(values, 8),
+            || {
+                format!(
+                    "decoding {} observations (longest sequence {}) with {k} states",
+                    seqs.n_samples(),
+                    seqs.max_len()
+                )
+            },
+            "split the data into shorter sequences (--lengths) or smaller files",
+        )
     }
 
     fn work(&self) -> Work<E> {
@@ -509,11 +537,23 @@ impl<E: Emission> Hmm<E> {
     }
 
     /// Draws one sequence of `n` observations and its states.
-    pub fn sample(&self, n: usize, seed: u64) -> (Matrix, Vec<usize>) {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooMuchMemory`] when `n × (d + 1)` values would exceed
+    /// [`crate::memory::default_limit`] or the allocator refuses them.
+    pub fn sample(&self, n: usize, seed: u64) -> Result<(Matrix, Vec<usize>)> {
         let (k, d) = (self.n_states(), self.n_features());
+        let what = || format!("sampling a sequence of {n} observations of {d} features");
+        let hint = "draw a shorter sequence";
+        let bytes = crate::memory::bytes_of(crate::memory::product(&[n, d + 1]), 8);
+        crate::memory::default_limit().check(bytes, what, hint)?;
         let mut rng = Pcg64::seed_from_u64(seed);
-        let mut values = vec![0.0; n * d];
-        let mut states = Vec::with_capacity(n);
+        let mut values = Vec::new();
+        crate::memory::try_reserve(&mut values, n.saturating_mul(d), what, hint)?;
+        values.resize(n * d, 0.0);
+        let mut states = Vec::new();
+        crate::memory::try_reserve(&mut states, n, what, hint)?;
         let mut state = 0;
         for t in 0..n {
             state = if t == 0 {
@@ -525,7 +565,7 @@ impl<E: Emission> Hmm<E> {
                 .sample(state, &mut rng, &mut values[t * d..(t + 1) * d]);
             states.push(state);
         }
-        (Matrix::new(values, n, d).expect("n * d values"), states)
+        Ok((Matrix::new(values, n, d)?, states))
     }
 }
 
@@ -608,7 +648,7 @@ impl AnyHmm {
     }
 
     /// See [`Hmm::sample`].
-    pub fn sample(&self, n: usize, seed: u64) -> (Matrix, Vec<usize>) {
+    pub fn sample(&self, n: usize, seed: u64) -> Result<(Matrix, Vec<usize>)> {
         dispatch!(self, h => h.sample(n, seed))
     }
 }

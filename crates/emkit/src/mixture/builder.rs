@@ -5,12 +5,13 @@ use rand_pcg::Pcg64;
 
 use super::em::{maximize_into, MixtureEm, MixtureStats, RowBlocks};
 use super::kernel::{accumulate_given, Path};
-use super::{GaussianMixture, BLOCK_ROWS};
+use super::{block_rows, GaussianMixture, BLOCK_ROWS};
 use crate::data::DataRef;
 use crate::dist::gaussian::CovarianceType;
 use crate::em::{self, EmConfig, FitReport, Monitor, NoMonitor};
 use crate::error::{Error, Result};
 use crate::init::{kmeans, kmeans_plus_plus, nearest_centres, Init};
+use crate::memory::{bytes_of, product, MemoryLimit};
 
 /// Most Lloyd iterations of the k-means initialisation (scikit-learn's default).
 const KMEANS_MAX_ITER: usize = 300;
@@ -124,6 +125,67 @@ impl GaussianMixtureBuilder {
         self
     }
 
+    /// The most memory the fit may need (default:
+    /// [`crate::memory::default_limit`], the memory available now unless set);
+    /// a fit whose estimate ([`memory_needed`](Self::memory_needed)) is above
+    /// it fails with [`Error::TooMuchMemory`] before allocating.
+    pub fn max_memory(mut self, limit: MemoryLimit) -> Self {
+        self.em.max_memory = Some(limit);
+        self
+    }
+
+    /// Estimated peak bytes of a fit on `n_samples × n_features` data, beyond
+    /// the data itself: the models alive at once (the running restart's, the
+    /// best so far, the initial one), every task's statistics and scratch,
+    /// the initialisation's per-row buffers, and the restart reports.
+    pub fn memory_needed(&self, n_samples: usize, n_features: usize) -> u128 {
+        let (k, d) = (self.n_components, n_features);
+        let per_component = match self.covariance {
+            CovarianceType::Full => product(&[k, d, d]),
+            CovarianceType::Tied => product(&[d, d]),
+            CovarianceType::Diagonal => product(&[k, d]),
+            CovarianceType::Spherical => k as u128,
+        };
+        let means = product(&[k, d]);
+        // Covariances and precision factors, means and weights.
+        let model = 2 * per_component + means + 2 * k as u128;
+        let n_blocks = n_samples.div_ceil(block_rows(d)).max(1);
+        let tasks = crate::em::n_tasks(n_blocks) as u128;
+        // Counts, first and second moments and their shifts.
+        let stats = per_component + 2 * means + k as u128;
+        // Lanes of the block kernel: the block transposed and centred, the
+        // packed copy for large d, k responsibilities per row.
+        let scratch = product(&[BLOCK_ROWS, 4 * d + k + 8]) + 2 * product(&[d, d]);
+        // k-means labels and distances, or k-means++'s two distance arrays.
+        let init = 3 * n_samples as u128 + product(&[k, d]);
+        let values = 3 * model + tasks * (stats + scratch) + init;
+        bytes_of(values, 8).saturating_add(crate::em::report_bytes(&self.em))
+    }
+
+    /// Fails with [`Error::TooMuchMemory`] when a fit on `n × d` data would
+    /// need more than the limit.
+    pub(crate) fn check_memory(&self, n: usize, d: usize) -> Result<()> {
+        let k = self.n_components;
+        let hint = if self.em.n_init > 1000 {
+            "use fewer restarts (n_init)"
+        } else if matches!(self.covariance, CovarianceType::Full | CovarianceType::Tied) && d > 1000
+        {
+            "use a diag or spherical covariance, or fewer features"
+        } else {
+            "use fewer components or features, or a diag or spherical covariance"
+        };
+        self.em.memory_limit().check(
+            self.memory_needed(n, d),
+            || {
+                format!(
+                    "a {k}-component {} fit of {n} rows x {d} features",
+                    self.covariance
+                )
+            },
+            hint,
+        )
+    }
+
     /// Fits on `data` (rows are samples).
     pub fn fit(&self, data: DataRef<'_>) -> Result<MixtureFit> {
         self.fit_with_monitor(data, &mut NoMonitor)
@@ -164,6 +226,11 @@ impl GaussianMixtureBuilder {
         b
     }
 
+    /// The memory limit in force.
+    pub(crate) fn memory_limit(&self) -> MemoryLimit {
+        self.em.memory_limit()
+    }
+
     /// The `reg_covar` in force.
     pub(crate) fn reg_covar_value(&self) -> f64 {
         self.reg_covar
@@ -184,7 +251,7 @@ impl GaussianMixtureBuilder {
     fn validate(&self, data: DataRef<'_>) -> Result<()> {
         self.validate_settings()?;
         data.check_not_empty()?;
-        data.check_finite()?;
+        data.check_fittable()?;
         if self.n_components == 0 {
             return Err(Error::InvalidConfig {
                 field: "n_components",
@@ -197,6 +264,7 @@ impl GaussianMixtureBuilder {
                 n_components: self.n_components,
             });
         }
+        self.check_memory(data.n_rows(), data.n_cols())?;
         if let Some(m) = &self.init_model {
             if m.n_features() != data.n_cols() {
                 return Err(Error::ShapeMismatch {

@@ -23,6 +23,7 @@ use crate::em::sum_like_e_step;
 use crate::error::{Error, Result};
 use crate::linalg::cholesky_lower;
 use crate::linalg::lanes::LANES;
+use crate::memory::{bytes_of, product, try_reserve};
 use kernel::{posterior_block, Path, Scratch};
 
 /// The most rows evaluated together: the capacity of a block's scratch.
@@ -278,8 +279,14 @@ impl GaussianMixture {
     {
         self.check_data(data)?;
         let (k, d) = (self.n_components(), self.n_features);
+        let n = data.n_rows();
+        crate::memory::default_limit().check(
+            bytes_of(product(&[n, width]), std::mem::size_of::<T>()),
+            || format!("{width} output value(s) for each of {n} rows"),
+            "score, predict or label the rows in smaller pieces",
+        )?;
         let path = Path::detect();
-        let mut out = vec![T::default(); data.n_rows() * width];
+        let mut out = vec![T::default(); n * width];
         let rows_per_block = block_rows(d);
         out.par_chunks_mut(rows_per_block * width)
             .enumerate()
@@ -374,7 +381,33 @@ impl GaussianMixture {
     /// Draws `n` samples: for each, a component by weight, then `μ + L z` with
     /// `Σ = L Lᵀ` and `z` standard normal. Returns the samples and their components.
     /// The same seed gives the same samples on every platform.
-    pub fn sample(&self, n: usize, seed: u64) -> (Matrix, Vec<usize>) {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooMuchMemory`] when `n × (d + 1)` values would exceed
+    /// [`crate::memory::default_limit`] or the allocator refuses them.
+    pub fn sample(&self, n: usize, seed: u64) -> Result<(Matrix, Vec<usize>)> {
+        let d = self.n_features;
+        let what = || format!("sampling {n} rows of {d} features");
+        let hint = "draw fewer samples at a time";
+        crate::memory::default_limit().check(bytes_of(product(&[n, d + 1]), 8), what, hint)?;
+        let mut values = Vec::new();
+        try_reserve(&mut values, n.saturating_mul(d), what, hint)?;
+        let mut labels = Vec::new();
+        try_reserve(&mut labels, n, what, hint)?;
+        self.sample_into(n, seed, &mut values, &mut labels);
+        Ok((Matrix::new(values, n, d)?, labels))
+    }
+
+    /// [`sample`](Self::sample) without the memory check, appending to
+    /// `values` (`n × d`) and `labels` (`n`).
+    pub(crate) fn sample_into(
+        &self,
+        n: usize,
+        seed: u64,
+        values: &mut Vec<f64>,
+        labels: &mut Vec<usize>,
+    ) {
         let (k, d) = (self.n_components(), self.n_features);
         let factors: Vec<Vec<f64>> = (0..k)
             .map(|j| {
@@ -386,8 +419,6 @@ impl GaussianMixture {
             })
             .collect();
         let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
-        let mut values = Vec::with_capacity(n * d);
-        let mut labels = Vec::with_capacity(n);
         let mut z = vec![0.0; d];
         for _ in 0..n {
             let u: f64 = rng.random();
@@ -410,7 +441,5 @@ impl GaussianMixture {
             }
             labels.push(j);
         }
-        let m = Matrix::new(values, n, d).expect("n * d values");
-        (m, labels)
     }
 }

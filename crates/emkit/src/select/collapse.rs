@@ -26,7 +26,7 @@ impl DataCovariance {
     /// offset costs no precision).
     pub fn new(data: DataRef<'_>, reg_covar: f64) -> Result<Self> {
         data.check_not_empty()?;
-        data.check_finite()?;
+        data.check_fittable()?;
         let (n, d) = (data.n_rows(), data.n_cols());
         let mut mean = vec![0.0; d];
         for i in 0..n {

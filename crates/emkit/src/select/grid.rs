@@ -9,7 +9,12 @@ use super::Criterion;
 use crate::data::DataRef;
 use crate::dist::gaussian::CovarianceType;
 use crate::error::{Error, Result};
+use crate::memory::{bytes_of, product};
 use crate::mixture::{GaussianMixtureBuilder, MixtureFit};
+
+/// The most cells one grid may have: each is a whole fit (with its restarts),
+/// and every cell's table row is kept.
+pub const MAX_GRID_CELLS: usize = 10_000;
 
 /// What to compare and how to choose.
 #[derive(Clone, Debug, PartialEq)]
@@ -194,7 +199,20 @@ where
             reason: "give at least one covariance type".into(),
         });
     }
+    let n_cells = (hi - lo) as u128 + 1;
+    let n_cells = n_cells.saturating_mul(config.covariance_types.len() as u128);
+    if n_cells > MAX_GRID_CELLS as u128 {
+        return Err(Error::InvalidConfig {
+            field: "n_components",
+            reason: format!(
+                "k = {lo}..{hi} with {} covariance type(s) is {n_cells} fits; at most \
+                 {MAX_GRID_CELLS} fit in one grid: give a shorter range",
+                config.covariance_types.len()
+            ),
+        });
+    }
     fit.validate_settings()?;
+    check_grid_memory(data, config, fit)?;
     let yardstick = DataCovariance::new(data, fit.reg_covar_value())?;
     let grid: Vec<(usize, CovarianceType)> = config
         .n_components
@@ -231,6 +249,38 @@ where
         cells,
         best: best.map(|(i, _)| i),
     })
+}
+
+/// Fails with [`Error::TooMuchMemory`] when the cells that run at once (one
+/// per thread) and the data's own covariance would need more than the limit.
+fn check_grid_memory(
+    data: DataRef<'_>,
+    config: &SelectConfig,
+    fit: &GaussianMixtureBuilder,
+) -> Result<()> {
+    let (n, d) = (data.n_rows(), data.n_cols());
+    // Cells with more components than rows fail at once and allocate nothing.
+    let hi = (*config.n_components.end()).min(n);
+    let lo = *config.n_components.start();
+    let largest = config
+        .covariance_types
+        .iter()
+        .map(|&c| fit.for_cell(hi.max(lo), c).memory_needed(n, d))
+        .max()
+        .unwrap_or(0);
+    let cells = (hi.saturating_sub(lo) + 1) * config.covariance_types.len();
+    let at_once = rayon::current_num_threads().min(cells).max(1) as u128;
+    // The yardstick: the data's covariance, its factor and a Jacobi workspace.
+    let yardstick = bytes_of(3 * product(&[d, d]), 8);
+    fit.memory_limit().check(
+        largest.saturating_mul(at_once).saturating_add(yardstick),
+        || {
+            format!(
+                "a grid of k = {lo}..{hi} on {n} rows x {d} features, {at_once} fit(s) at a time"
+            )
+        },
+        "try a shorter range of k, diag or spherical covariances, or fewer features",
+    )
 }
 
 fn fit_cell(

@@ -30,6 +30,7 @@ use std::str::FromStr;
 pub use collapse::{DataCovariance, DEGENERATE_RELATIVE_VARIANCE};
 pub use grid::{
     select, select_with_progress, CellFit, CellStatus, GridCell, SelectConfig, Selection,
+    MAX_GRID_CELLS,
 };
 
 /// Bayesian information criterion `−2 ln L + p ln n` for a total
