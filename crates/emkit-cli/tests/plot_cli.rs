@@ -5,12 +5,29 @@ mod common;
 use std::fs;
 use std::path::PathBuf;
 
-use common::{data, run, s};
+use common::{data, s, Run};
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("emkit-plot-cli-{}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
     dir.join(name)
+}
+
+/// Runs the binary. Debug builds of the library's E-step kernel put ~2.9 MB
+/// on the stack in one frame (`mixture::kernel::e_step_block`), more than the
+/// 2 MiB of a rayon worker thread, and `select` runs its fits on workers: under
+/// the dev profile it overflows without a larger stack. Release builds do not.
+fn run(args: &[&str]) -> Run {
+    let out = common::emkit()
+        .env("RUST_MIN_STACK", "16777216")
+        .args(args)
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
 }
 
 /// A valid 800 × 600 PNG with a real picture in it: many colours, and a
