@@ -13,7 +13,7 @@ use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 
 use crate::common::{
-    check_output_path, display_name, input_error, read_data_for_model, read_model,
+    check_output_path, display_name, input_error, read_data_for_model, read_model, write_atomic,
 };
 
 /// Picture size in pixels (PNG) or user units (SVG).
@@ -75,49 +75,53 @@ fn format_of(path: &Path) -> Result<Format> {
     }
 }
 
-/// Draws with `draw` onto a backend for `path` and moves the finished file
-/// into place (written beside it first, so a failure leaves no partial file).
+/// Draws the picture in memory (`draw_png` onto an RGB buffer encoded by
+/// `image`, or `draw_svg` onto a string) and writes the bytes with
+/// [`write_atomic`], so every output file of emkit goes through one writer.
 fn render(
     path: &Path,
-    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<()>,
+    draw_png: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<()>,
     draw_svg: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<()>,
 ) -> Result<()> {
     register_embedded_font();
-    let format = format_of(path)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let folder = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = folder.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = match format {
-        Format::Png => (|| {
-            // Drawn into memory, encoded by `image`.
-            let mut pixels = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
-            {
-                let area = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
-                draw(&area)?;
-                area.present().map_err(|e| anyhow!("{e}"))?;
-            }
-            let img = image::RgbImage::from_raw(SIZE.0, SIZE.1, pixels)
-                .ok_or_else(|| anyhow!("the picture buffer has the wrong size"))?;
-            img.save_with_format(&tmp, image::ImageFormat::Png)?;
-            Ok(())
-        })(),
-        Format::Svg => {
-            let area = SVGBackend::new(&tmp, SIZE).into_drawing_area();
-            draw_svg(&area).and_then(|()| area.present().map_err(|e| anyhow!("{e}")))
-        }
-    };
-    let result = result.and_then(|()| std::fs::rename(&tmp, path).map_err(Into::into));
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(anyhow!("{}: cannot draw the picture: {e}", path.display()));
+    let bytes = match format_of(path)? {
+        Format::Png => png_bytes(draw_png),
+        Format::Svg => svg_bytes(draw_svg),
     }
-    Ok(())
+    .map_err(|e| anyhow!("{}: cannot draw the picture: {e}", path.display()))?;
+    write_atomic(path, |out| out.write_all(&bytes))
+}
+
+fn png_bytes(
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<()>,
+) -> Result<Vec<u8>> {
+    use image::ImageEncoder;
+    let mut pixels = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
+    {
+        let area = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
+        draw(&area)?;
+        area.present().map_err(|e| anyhow!("{e}"))?;
+    }
+    let mut bytes = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut bytes).write_image(
+        &pixels,
+        SIZE.0,
+        SIZE.1,
+        image::ExtendedColorType::Rgb8,
+    )?;
+    Ok(bytes)
+}
+
+fn svg_bytes(
+    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<()>,
+) -> Result<Vec<u8>> {
+    let mut text = String::new();
+    {
+        let area = SVGBackend::with_string(&mut text, SIZE).into_drawing_area();
+        draw(&area)?;
+        area.present().map_err(|e| anyhow!("{e}"))?;
+    }
+    Ok(text.into_bytes())
 }
 
 /// Lines through points, one series per `(name, points)`, with axis labels.
