@@ -1,11 +1,15 @@
-//! Pictures: each kind is rendered by the real binary and read back.
+//! Pictures: each kind is rendered by the real binary and read back. The SVG
+//! output is read as text (its circles, polygons, lines and texts) to check
+//! what the picture says; the PNG output is read as pixels where only pixels
+//! can show it (what is drawn above what, how text is set).
 
 mod common;
 
 use std::fs;
 use std::path::PathBuf;
 
-use common::{data, s, Run};
+use common::{data, json_of, s, Run};
+use serde_json::Value;
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("emkit-plot-cli-{}", std::process::id()));
@@ -29,6 +33,13 @@ fn run(args: &[&str]) -> Run {
         stderr: String::from_utf8(out.stderr).unwrap(),
     }
 }
+
+/// The palette's first colours: full, tied, diag, spherical in `select`'s
+/// default order, and components 0, 1, ... in `plot`.
+const BLUE: &str = "#1F77B4";
+const ORANGE: &str = "#FF7F0E";
+const GREEN: &str = "#2CA02C";
+const RED: &str = "#D62728";
 
 /// A valid 800 × 600 PNG with a real picture in it: many colours, and a
 /// sizeable share of pixels that are not the white background (axes, text,
@@ -60,6 +71,85 @@ fn assert_png_picture(path: &PathBuf) {
         "{}: only {share} of pixels drawn",
         path.display()
     );
+}
+
+/// The value of `name="..."` in one SVG tag.
+fn attr<'a>(tag: &'a str, name: &str) -> &'a str {
+    let key = format!(" {name}=\"");
+    let start = tag
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in {tag}"))
+        + key.len();
+    let len = tag[start..].find('"').unwrap();
+    &tag[start..start + len]
+}
+
+/// Every `<tag .../>` of the SVG, with its byte offset (drawing order).
+fn tags<'a>(svg: &'a str, tag: &str) -> Vec<(usize, &'a str)> {
+    let open = format!("<{tag} ");
+    svg.match_indices(&open)
+        .map(|(i, _)| (i, &svg[i..i + svg[i..].find('>').unwrap() + 1]))
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct SvgCircle {
+    at: usize,
+    cx: i32,
+    cy: i32,
+    r: u32,
+    fill: String,
+    stroke: String,
+    opacity: f64,
+}
+
+fn circles(svg: &str) -> Vec<SvgCircle> {
+    tags(svg, "circle")
+        .into_iter()
+        .map(|(at, t)| SvgCircle {
+            at,
+            cx: attr(t, "cx").parse().unwrap(),
+            cy: attr(t, "cy").parse().unwrap(),
+            r: attr(t, "r").parse().unwrap(),
+            fill: attr(t, "fill").to_string(),
+            stroke: attr(t, "stroke").to_string(),
+            opacity: attr(t, "opacity").parse().unwrap(),
+        })
+        .collect()
+}
+
+/// Filled polygons as (fill, corner points).
+fn polygons(svg: &str) -> Vec<(String, Vec<(i32, i32)>)> {
+    tags(svg, "polygon")
+        .into_iter()
+        .map(|(_, t)| {
+            let points = attr(t, "points")
+                .split_whitespace()
+                .map(|p| {
+                    let (x, y) = p.split_once(',').unwrap();
+                    (x.parse().unwrap(), y.parse().unwrap())
+                })
+                .collect();
+            (attr(t, "fill").to_string(), points)
+        })
+        .collect()
+}
+
+/// The text of every `<text>` element, trimmed, with XML's escapes undone.
+fn texts(svg: &str) -> Vec<String> {
+    svg.split("<text ")
+        .skip(1)
+        .map(|t| {
+            let body = &t[t.find('>').unwrap() + 1..];
+            body[..body.find("</text>").unwrap()]
+                .trim()
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&")
+        })
+        .collect()
 }
 
 #[test]
@@ -113,6 +203,186 @@ fn select_plot_draws_the_criterion_against_k() {
     assert_png_picture(&png);
 }
 
+/// Two round groups of 20 and three identical points between them: with
+/// k = 3 every covariance type but tied puts a component on the three copies,
+/// which collapses; its BIC is the lowest of the grid, as faithful's k = 5
+/// diag fit is in the README.
+fn two_groups_and_a_triple() -> PathBuf {
+    let mut csv = String::from("x,y\n");
+    for (cx, cy) in [(0.0, 0.0), (5.0, 0.0)] {
+        for i in 0..20 {
+            let r = 0.3 + 0.6 * ((i * 7) % 20) as f64 / 20.0;
+            let t = i as f64 * 2.399963;
+            csv += &format!("{:.4},{:.4}\n", cx + r * t.cos(), cy + r * t.sin());
+        }
+    }
+    csv += &"2.5,3\n".repeat(3);
+    let path = tmp("triple.csv");
+    fs::write(&path, csv).unwrap();
+    path
+}
+
+#[test]
+fn select_plot_rings_the_pick_and_draws_degenerate_cells_hollow() {
+    let csv = two_groups_and_a_triple();
+    let svg = tmp("degenerate.svg");
+    let r = run(&[
+        "select",
+        s(&csv),
+        "--k",
+        "1..4",
+        "--plot",
+        s(&svg),
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let j = json_of(&r);
+    assert_eq!(j["best"]["k"], 3);
+    assert_eq!(j["best"]["covariance_type"], "tied");
+    let table = j["table"].as_array().unwrap();
+    let bic = |c: &Value| c["bic"].as_f64().unwrap();
+    let lowest = table
+        .iter()
+        .min_by(|a, b| bic(a).total_cmp(&bic(b)))
+        .unwrap();
+    assert_eq!(
+        lowest["status"], "degenerate",
+        "the case this test is about: the lowest point is not the pick"
+    );
+
+    let text = fs::read_to_string(&svg).unwrap();
+    let words = texts(&text);
+    // Beside the ring and in the legend.
+    let best = words.iter().filter(|t| *t == "best: k = 3, tied").count();
+    assert_eq!(best, 2, "{words:?}");
+    assert!(words.iter().any(|t| t == "degenerate fit"), "{words:?}");
+    assert!(
+        words.iter().any(|t| t == "collapsed; never best)"),
+        "{words:?}"
+    );
+
+    let all = circles(&text);
+    let ring: Vec<&SvgCircle> = all
+        .iter()
+        .filter(|c| c.r == 9 && c.fill == "none" && c.stroke == "#000000")
+        .collect();
+    // The plot's ring and the legend's.
+    assert_eq!(ring.len(), 2, "{all:?}");
+    let ring = ring.iter().min_by_key(|c| c.cx).unwrap();
+    // Tied's filled points, left to right: k = 1, 2, 3, 4, then the legend's.
+    let mut tied: Vec<&SvgCircle> = all
+        .iter()
+        .filter(|c| c.r == 3 && c.fill == ORANGE)
+        .collect();
+    tied.sort_by_key(|c| c.cx);
+    assert_eq!(tied.len(), 5, "{tied:?}");
+    assert_eq!((ring.cx, ring.cy), (tied[2].cx, tied[2].cy));
+
+    // Each degenerate cell is a hollow circle of its series' colour; the
+    // legend adds one in grey.
+    let hollow: Vec<&SvgCircle> = all
+        .iter()
+        .filter(|c| c.r == 5 && c.fill == "none")
+        .collect();
+    for (kind, colour) in [
+        ("full", BLUE),
+        ("tied", ORANGE),
+        ("diag", GREEN),
+        ("spherical", RED),
+    ] {
+        let degenerate = table
+            .iter()
+            .filter(|c| c["covariance_type"] == kind && c["status"] == "degenerate")
+            .count();
+        let drawn = hollow.iter().filter(|c| c.stroke == colour).count();
+        assert_eq!(drawn, degenerate, "{kind}: {hollow:?}");
+    }
+    assert_eq!(hollow.len(), 7, "{hollow:?}");
+    // The lowest marker of the plot (largest y on screen) is hollow.
+    let markers = all
+        .iter()
+        .filter(|c| c.r == 3 || (c.r == 5 && c.fill == "none"));
+    let lowest = markers.max_by_key(|c| c.cy).unwrap();
+    assert_eq!(lowest.fill, "none", "{lowest:?}");
+    assert!(lowest.cy > ring.cy);
+
+    let png = tmp("degenerate.png");
+    let r = run(&["select", s(&csv), "--k", "1..4", "--plot", s(&png), "-q"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_png_picture(&png);
+}
+
+#[test]
+fn select_plot_clips_spherical_above_the_chosen_curve() {
+    let svg = tmp("clipped.svg");
+    let r = run(&[
+        "select",
+        s(&data("iris.csv")),
+        "--k",
+        "1..4",
+        "--plot",
+        s(&svg),
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let j = json_of(&r);
+    let table = j["table"].as_array().unwrap();
+    let bic = |c: &Value| c["bic"].as_f64().unwrap();
+    let pick = j["best"]["covariance_type"].as_str().unwrap();
+    assert_eq!(pick, "full");
+    // The axis: up to the chosen curve's highest point plus 5% of the span
+    // from the lowest value (README, "select --plot").
+    let low = table.iter().map(bic).fold(f64::INFINITY, f64::min);
+    let pick_high = table
+        .iter()
+        .filter(|c| c["covariance_type"] == pick)
+        .map(bic)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let top = pick_high + 0.05 * (pick_high - low);
+    let above = |kind: &str| -> Vec<u64> {
+        table
+            .iter()
+            .filter(|c| c["covariance_type"] == kind && bic(c) > top)
+            .map(|c| c["k"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(above("spherical"), [1, 2, 3], "the case this test is about");
+    assert_eq!(above("diag"), [1, 2]);
+    assert!(above("full").is_empty() && above("tied").is_empty());
+
+    let text = fs::read_to_string(&svg).unwrap();
+    let words = texts(&text);
+    for needle in [
+        "k = 1, 2, 3 off scale".to_string(),
+        "k = 1, 2 off scale".to_string(),
+        "above the axis".to_string(),
+        format!("(BIC > {top:.1})"),
+        "best: k = 2, full".to_string(),
+    ] {
+        assert!(words.contains(&needle), "{needle:?} not in {words:?}");
+    }
+    // The off-scale points are triangles in their series' colour, all on one
+    // line at the top of the plot, above every other marker.
+    let triangles = polygons(&text);
+    let red: Vec<_> = triangles.iter().filter(|(f, _)| f == RED).collect();
+    let green: Vec<_> = triangles.iter().filter(|(f, _)| f == GREEN).collect();
+    assert_eq!(red.len(), 3, "{triangles:?}");
+    assert_eq!(green.len(), 2, "{triangles:?}");
+    let tips: Vec<i32> = red
+        .iter()
+        .chain(&green)
+        .map(|(_, p)| p.iter().map(|q| q.1).min().unwrap())
+        .collect();
+    assert!(tips.iter().all(|&y| y == tips[0]), "{tips:?}");
+    let all = circles(&text);
+    assert!(all.iter().all(|c| c.cy > tips[0]), "{all:?}");
+    // Spherical's one point on the axis (k = 4) and the legend's swatch.
+    let red_points = all.iter().filter(|c| c.r == 3 && c.fill == RED).count();
+    assert_eq!(red_points, 2);
+}
+
 #[test]
 fn plot_draws_components_and_ellipses() {
     let model = tmp("iris3.json");
@@ -164,8 +434,7 @@ fn plot_draws_components_and_ellipses() {
 }
 
 /// Two unit-covariance components at (0, 0) and (6, 0); row 0 of the data,
-/// (1, 0), lies on component 0's 1σ ellipse (its first vertex). Its y ticks
-/// run from 2.0 down to -2.0.
+/// (1, 0), lies on component 0's 1σ ellipse (its first vertex).
 fn unit_model_and_data() -> (PathBuf, PathBuf) {
     let model = tmp("unit.json");
     fs::write(
