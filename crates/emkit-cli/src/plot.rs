@@ -52,6 +52,14 @@ fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// Component `i`'s ellipse: its colour at 65%, darker than its points (drawn
+/// at 60% opacity on white, so lighter).
+fn ellipse_colour(i: usize) -> RGBColor {
+    let RGBColor(r, g, b) = colour(i);
+    let dark = |v: u8| (f64::from(v) * 0.65).round() as u8;
+    RGBColor(dark(r), dark(g), dark(b))
+}
+
 fn register_embedded_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -460,12 +468,16 @@ fn bounds(points: impl Iterator<Item = (f64, f64)>) -> ((f64, f64), (f64, f64)) 
 enum Swatch {
     /// A series: its line with a filled dot.
     Series(RGBColor),
+    /// A component of a scatter: a filled dot.
+    Dot(RGBColor),
     /// A degenerate cell: a hollow circle.
     Hollow(RGBColor),
     /// The chosen cell: a black ring.
     Ring,
     /// A point above the axis: an upward triangle at the top edge.
     Triangle(RGBColor),
+    /// A line of the given width.
+    Line(RGBColor, u32),
     /// A dashed line.
     Dashed(RGBColor),
     /// Text only (a second line of the row above).
@@ -511,9 +523,15 @@ where
                 area.draw(&Circle::new((mid, y), 3, c.filled()))
                     .map_err(area_error)?;
             }
+            Swatch::Dot(c) => area
+                .draw(&Circle::new((mid, y), 4, c.mix(0.6).filled()))
+                .map_err(area_error)?,
             Swatch::Hollow(c) => hollow_marker(area, (mid, y), c)?,
             Swatch::Ring => pick_ring(area, (mid, y))?,
             Swatch::Triangle(c) => off_scale_marker(area, (mid, y - 5), c, false)?,
+            Swatch::Line(c, width) => area
+                .draw(&PathElement::new([(x0, y), (x1, y)], c.stroke_width(width)))
+                .map_err(area_error)?,
             Swatch::Dashed(c) => area
                 .draw(&DashedPathElement::new(
                     [(x0, y), (x1, y)],
@@ -909,7 +927,8 @@ fn criterion_legend(
 }
 
 /// A scatter plot of two columns coloured by component, with each
-/// component's covariance ellipse at 1 and 2 standard deviations.
+/// component's covariance ellipse at 1 and 2 standard deviations drawn above
+/// the points, and a legend of the components with their weights.
 pub fn mixture_scatter(
     path: &Path,
     model: &GaussianMixture,
@@ -928,53 +947,68 @@ pub fn mixture_scatter(
             [1.0, 2.0].map(|k| ellipse(mean, sub, k))
         })
         .collect();
+    let mut legend: Vec<(Swatch, String)> = model
+        .weights()
+        .iter()
+        .enumerate()
+        .map(|(j, w)| (Swatch::Dot(colour(j)), format!("{j}: weight {w:.4}")))
+        .collect();
+    legend.push((Swatch::Line(NOTE_GREY, 2), "1σ ellipse".into()));
+    legend.push((Swatch::Line(NOTE_GREY, 1), "2σ ellipse".into()));
     fn draw<DB: DrawingBackend>(
         area: &DrawingArea<DB, Shift>,
         names: (&str, &str),
         xy: &[(f64, f64)],
         labels: &[usize],
         ellipses: &[Vec<(f64, f64)>],
+        legend: &[(Swatch, String)],
     ) -> Result<()>
     where
         DB::ErrorType: 'static,
     {
-        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e}");
-        area.fill(&WHITE).map_err(e)?;
+        area.fill(&WHITE).map_err(area_error)?;
+        let body = area
+            .titled("components and their 1σ, 2σ ellipses", (FONT, 22))
+            .map_err(area_error)?;
+        let (left, legend_area) = body.split_horizontally(SIZE.0 - LEGEND_WIDTH);
         let (x, y) = bounds(xy.iter().copied().chain(ellipses.iter().flatten().copied()));
-        let mut chart = ChartBuilder::on(area)
-            .caption("components and their 1σ, 2σ ellipses", (FONT, 22))
+        let mut chart = ChartBuilder::on(&left)
             .margin(16)
             .x_label_area_size(48)
             .y_label_area_size(70)
             .build_cartesian_2d(x.0..x.1, y.0..y.1)
-            .map_err(e)?;
+            .map_err(area_error)?;
         chart
             .configure_mesh()
             .x_desc(names.0)
             .y_desc(names.1)
             .label_style((FONT, 15))
             .draw()
-            .map_err(e)?;
+            .map_err(area_error)?;
         chart
             .draw_series(
                 xy.iter()
                     .zip(labels)
-                    .map(|(&p, &l)| Circle::new(p, 3, colour(l).mix(0.7).filled())),
+                    .map(|(&p, &l)| Circle::new(p, 3, colour(l).mix(0.6).filled())),
             )
-            .map_err(e)?;
+            .map_err(area_error)?;
+        // Ellipses go above the points, in a darker shade of the points'
+        // colour, so that each stays visible inside its own cloud.
         for (i, path) in ellipses.iter().enumerate() {
-            let c = colour(i / 2);
             let width = if i % 2 == 0 { 2 } else { 1 };
             chart
-                .draw_series(LineSeries::new(path.iter().copied(), c.stroke_width(width)))
-                .map_err(e)?;
+                .draw_series(LineSeries::new(
+                    path.iter().copied(),
+                    ellipse_colour(i / 2).stroke_width(width),
+                ))
+                .map_err(area_error)?;
         }
-        Ok(())
+        draw_legend(&legend_area, legend)
     }
     render(
         path,
-        |ar| draw(ar, names, xy, labels, &ellipses),
-        |ar| draw(ar, names, xy, labels, &ellipses),
+        |ar| draw(ar, names, xy, labels, &ellipses, &legend),
+        |ar| draw(ar, names, xy, labels, &ellipses, &legend),
     )
 }
 

@@ -152,6 +152,11 @@ fn texts(svg: &str) -> Vec<String> {
         .collect()
 }
 
+fn hex(c: &str) -> [u8; 3] {
+    let v = |i: usize| u8::from_str_radix(&c[1 + 2 * i..3 + 2 * i], 16).unwrap();
+    [v(0), v(1), v(2)]
+}
+
 #[test]
 fn fit_plot_draws_the_convergence_curve() {
     let png = tmp("curve.png");
@@ -433,6 +438,51 @@ fn plot_draws_components_and_ellipses() {
     }
 }
 
+#[test]
+fn plot_legend_gives_each_component_its_colour_and_weight() {
+    let model = tmp("iris3-legend.json");
+    let r = run(&[
+        "fit",
+        s(&data("iris.csv")),
+        "-k",
+        "3",
+        "-o",
+        s(&model),
+        "-q",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let svg = tmp("legend.svg");
+    let r = run(&["plot", s(&model), s(&data("iris.csv")), "-o", s(&svg)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let saved: Value = serde_json::from_str(&fs::read_to_string(&model).unwrap()).unwrap();
+    let weights: Vec<f64> = saved["weights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_f64().unwrap())
+        .collect();
+    let text = fs::read_to_string(&svg).unwrap();
+    let words = texts(&text);
+    let rows: Vec<String> = weights
+        .iter()
+        .enumerate()
+        .map(|(j, w)| format!("{j}: weight {w:.4}"))
+        .collect();
+    // Setosa is one component of its own: 50 of 150 rows.
+    assert!(rows.iter().any(|r| r.ends_with("0.3333")), "{rows:?}");
+    for row in &rows {
+        assert!(words.contains(row), "{row:?} not in {words:?}");
+    }
+    assert!(words.iter().any(|t| t == "1σ ellipse"), "{words:?}");
+    // Each legend row's swatch has its component's colour, in order down the
+    // legend (the points have the same colours).
+    let all = circles(&text);
+    let swatches: Vec<&SvgCircle> = all.iter().filter(|c| c.r == 4).collect();
+    let colours: Vec<&str> = swatches.iter().map(|c| c.fill.as_str()).collect();
+    assert_eq!(colours, [BLUE, ORANGE, GREEN]);
+    assert!(swatches.windows(2).all(|w| w[0].cy < w[1].cy));
+}
+
 /// Two unit-covariance components at (0, 0) and (6, 0); row 0 of the data,
 /// (1, 0), lies on component 0's 1σ ellipse (its first vertex).
 fn unit_model_and_data() -> (PathBuf, PathBuf) {
@@ -455,6 +505,45 @@ fn draw_unit(name: &str) -> PathBuf {
     let r = run(&["plot", s(&model), s(&csv), "-o", s(&out)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     out
+}
+
+#[test]
+fn plot_draws_ellipses_above_points_and_apart_from_them() {
+    let svg = fs::read_to_string(draw_unit("unit.svg")).unwrap();
+    let all = circles(&svg);
+    // Data rows come first, in order.
+    let point = &all[0];
+    assert_eq!(point.fill, BLUE);
+    let ellipses: Vec<(usize, &str)> = tags(&svg, "polyline")
+        .into_iter()
+        .filter(|(_, t)| attr(t, "stroke-width") == "2")
+        .collect();
+    let (first_ellipse, line) = ellipses[0];
+    let last_point = all.iter().filter(|c| c.r == 3).map(|c| c.at).max().unwrap();
+    assert!(
+        first_ellipse > last_point,
+        "ellipses are drawn after the points"
+    );
+    let line = hex(attr(line, "stroke"));
+
+    // In the PNG (same layout), the pixel at the point's centre is the
+    // ellipse's colour, and that colour stands apart from the point's.
+    let png = image::open(draw_unit("unit.png")).unwrap().to_rgb8();
+    let pixel = png.get_pixel(point.cx as u32, point.cy as u32).0;
+    assert_eq!(
+        pixel, line,
+        "the ellipse is on top at ({}, {})",
+        point.cx, point.cy
+    );
+    let fill = hex(&point.fill);
+    let shown = fill.map(|v| (point.opacity * v as f64 + (1.0 - point.opacity) * 255.0).round());
+    let distance = (0..3)
+        .map(|i| (shown[i] - line[i] as f64).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    // An ellipse in the points' own colour (as before) was 82 apart from
+    // them and got lost in its cloud; the darker shade is about twice that.
+    assert!(distance > 120.0, "ellipse {line:?} vs point {shown:?}");
 }
 
 /// Columns of dark ink, as runs, in each band of rows with ink between
