@@ -206,33 +206,49 @@ pub fn run(args: SelectArgs) -> Result<()> {
     Ok(())
 }
 
-/// The criterion against k, one line per covariance type (failed cells left out).
+/// The criterion against k, one line per covariance type (failed cells left
+/// out): the pick ringed and labelled, degenerate cells hollow.
 fn plot_criterion(path: &Path, args: &SelectArgs, selection: &Selection, name: &str) -> Result<()> {
     let criterion = args.criterion;
-    let series: Vec<(String, Vec<(f64, f64)>)> = selection
+    let series: Vec<plot::CriterionSeries> = selection
         .config
         .covariance_types
         .iter()
-        .map(|&kind| {
-            let points = selection
+        .map(|&kind| plot::CriterionSeries {
+            name: kind.name().to_string(),
+            points: selection
                 .cells
                 .iter()
                 .filter(|c| c.covariance_type == kind)
                 .filter_map(|c| {
                     let fit = c.outcome.as_ref().ok()?;
-                    Some((c.n_components as f64, fit.criterion(criterion)))
+                    Some(plot::CriterionPoint {
+                        k: c.n_components,
+                        value: fit.criterion(criterion),
+                        degenerate: fit.degenerate(),
+                    })
                 })
-                .collect();
-            (kind.name().to_string(), points)
+                .collect(),
         })
         .collect();
+    let best = selection.best().and_then(|(cell, _)| {
+        let s = selection
+            .config
+            .covariance_types
+            .iter()
+            .position(|&kind| kind == cell.covariance_type)?;
+        Some((s, cell.n_components))
+    });
     let upper = criterion.name().to_uppercase();
-    plot::lines(
+    plot::criterion(
         path,
-        &format!("{upper} by number of components, {name} (lower is better)"),
-        "k (components)",
-        &upper,
-        &series,
+        &plot::CriterionChart {
+            title: &format!("{upper} by number of components, {name} (lower is better)"),
+            criterion: &upper,
+            series: &series,
+            best,
+            allow_degenerate: args.allow_degenerate,
+        },
     )
 }
 
