@@ -315,12 +315,9 @@ pub fn parse_positive(s: &str) -> Result<usize, String> {
             return Err(format!("{s:?} is too large"));
         }
         Err(_) => match t.parse::<f64>() {
-            Ok(v) if v < 1.0 && v.fract() == 0.0 => Ok(0),
-            Ok(v) if v.fract() == 0.0 && v <= usize::MAX as f64 && t.contains(['e', 'E']) => {
-                Ok(v as usize)
-            }
-            Ok(v) if v > usize::MAX as f64 => return Err(format!("{s:?} is too large")),
             Ok(v) if v < 0.0 => return Err(format!("{s:?} is negative; give a count, at least 1")),
+            Ok(v) if v > usize::MAX as f64 => return Err(format!("{s:?} is too large")),
+            Ok(v) if v.fract() == 0.0 && t.contains(['e', 'E']) => Ok(v as usize),
             _ => Err(()),
         },
     };

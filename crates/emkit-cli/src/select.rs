@@ -156,7 +156,10 @@ pub fn run(args: SelectArgs) -> Result<()> {
     progress.finish();
     let selection = selection.map_err(|e| fit_error(&name, &table.names, e))?;
 
-    if verbosity != Verbosity::Quiet {
+    // When every cell failed the error says why in one line; a table of
+    // failures would only repeat it.
+    let some_fit = selection.cells.iter().any(|c| c.outcome.is_ok());
+    if verbosity != Verbosity::Quiet && some_fit {
         print_table(
             &name,
             &args,
