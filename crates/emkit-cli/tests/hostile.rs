@@ -140,7 +140,7 @@ fn with_stdin(mut c: Case, stdin: &[u8]) -> Case {
 /// A `.npy` file (version 1.0) with header `dict` and `body` bytes.
 fn npy(dict: &str, body: &[u8]) -> Vec<u8> {
     let mut header = dict.to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');
