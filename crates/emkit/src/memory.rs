@@ -119,6 +119,11 @@ pub(crate) fn bytes_of(count: u128, size: usize) -> u128 {
     count.saturating_mul(size as u128)
 }
 
+/// `a + b + …` in u128, saturating.
+pub(crate) fn sum(terms: &[u128]) -> u128 {
+    terms.iter().fold(0u128, |s, &t| s.saturating_add(t))
+}
+
 /// `a · b · …` in u128, saturating.
 pub(crate) fn product(factors: &[usize]) -> u128 {
     factors

@@ -184,8 +184,10 @@ pub(crate) fn n_tasks(n_blocks: usize) -> usize {
 pub(crate) fn report_bytes(config: &EmConfig) -> u128 {
     let line = std::mem::size_of::<TraceEntry>() as u128;
     let report = std::mem::size_of::<RestartReport>() as u128;
-    (config.n_init as u128) * (report + line * config.max_iter.min(4096) as u128)
-        + line * config.max_iter as u128
+    let reserved = line * config.max_iter.min(4096) as u128;
+    (config.n_init as u128)
+        .saturating_mul(report + reserved)
+        .saturating_add(line * config.max_iter as u128)
 }
 
 /// Blocks per task for `n_blocks` blocks. It depends on the data size only,

@@ -15,7 +15,7 @@ use crate::em::{self, EmConfig, EmData, EmModel, FitReport, MaximizeOutcome, Mon
 use crate::em::{NoMonitor, SufficientStats};
 use crate::error::{Error, Result};
 use crate::init::kmeans;
-use crate::memory::{bytes_of, product, MemoryLimit};
+use crate::memory::{bytes_of, product, sum, MemoryLimit};
 use crate::select::DataCovariance;
 
 /// Most Lloyd iterations of the k-means initialisation (scikit-learn's default).
@@ -342,13 +342,16 @@ where
     pub fn memory_needed(&self, seqs: &Sequences<'_>) -> u128 {
         let k = self.n_states;
         let emission = self.emission_values(seqs.data());
-        let chain = product(&[k, k]) + 2 * k as u128;
+        let chain = sum(&[product(&[k, k]), product(&[2, k])]);
         let tasks = crate::em::n_tasks(seqs.len()) as u128;
         // Emission (log-)probabilities, forward, backward and posteriors,
         // and their scaled twins.
-        let recursions = 6 * product(&[seqs.max_len(), k]);
-        let per_task = recursions + chain + emission;
-        let values = 3 * (emission + chain) + tasks.saturating_mul(per_task);
+        let recursions = product(&[6, seqs.max_len(), k]);
+        let per_task = sum(&[recursions, chain, emission]);
+        let values = sum(&[
+            sum(&[emission, chain]).saturating_mul(3),
+            tasks.saturating_mul(per_task),
+        ]);
         bytes_of(values, 8).saturating_add(crate::em::report_bytes(&self.em))
     }
 
@@ -434,8 +437,7 @@ where
                     seqs.max_len()
                 )
             },
-            "use fewer states, shorter sequences (--lengths), fewer features or symbols, \
-             or a diag or spherical covariance",
+            "use fewer states, features or symbols, or shorter sequences (--lengths)",
         )?;
         if !(self.reg_covar >= 0.0 && self.reg_covar.is_finite()) {
             return Err(Error::InvalidConfig {
@@ -454,10 +456,10 @@ where
             check_distributions("start", s, k)?;
         }
         if let Some(t) = &self.transitions {
-            if t.len() != k * k {
+            if k.checked_mul(k) != Some(t.len()) {
                 return Err(Error::ShapeMismatch {
                     what: "number of transition probabilities (K x K)".into(),
-                    expected: k * k,
+                    expected: k.saturating_mul(k),
                     got: t.len(),
                 });
             }
@@ -515,7 +517,12 @@ impl Initialise<GaussianEmission> for HmmBuilder<GaussianEmission> {
     }
 
     fn emission_values(&self, data: DataRef<'_>) -> u128 {
-        gaussian_values(self.covariance, self.n_states, data.n_cols())
+        let d = data.n_cols();
+        // The initialisation's whole-data covariance is d × d whatever the type.
+        sum(&[
+            gaussian_values(self.covariance, self.n_states, d),
+            product(&[3, d, d]),
+        ])
     }
 
     /// k-means centres as the means (k-means++ seeded by the restart's seed),
@@ -577,18 +584,23 @@ impl Initialise<GmmEmission> for HmmBuilder<GmmEmission> {
                     .into(),
             });
         }
-        if self.emission.is_none() && self.n_states * self.n_mix > data.n_rows() {
+        let components = self.n_states.saturating_mul(self.n_mix);
+        if self.emission.is_none() && components > data.n_rows() {
             return Err(Error::TooFewSamples {
                 n_samples: data.n_rows(),
-                n_components: self.n_states * self.n_mix,
+                n_components: components,
             });
         }
         Ok(())
     }
 
     fn emission_values(&self, data: DataRef<'_>) -> u128 {
-        let components = self.n_states.saturating_mul(self.n_mix);
-        gaussian_values(self.covariance, components, data.n_cols())
+        let (components, d) = (self.n_states.saturating_mul(self.n_mix), data.n_cols());
+        // The emission keeps a d × d factoring scratch whatever the type.
+        sum(&[
+            gaussian_values(self.covariance, components, d),
+            product(&[d, d]),
+        ])
     }
 
     /// k-means splits the observations into one cluster per state; each
@@ -657,7 +669,7 @@ impl Initialise<CategoricalEmission> for HmmBuilder<CategoricalEmission> {
             None => check_symbols(data, None).unwrap_or(1),
         };
         // Probabilities, their logs and the statistics, state by symbol.
-        3 * product(&[self.n_states, m])
+        product(&[3, self.n_states, m])
     }
 
     /// Uniform random emission probabilities, normalised (hmmlearn's).
@@ -685,7 +697,7 @@ fn gaussian_values(covariance: CovarianceType, k: usize, d: usize) -> u128 {
         CovarianceType::Diagonal => product(&[k, d]),
         CovarianceType::Spherical => k as u128,
     };
-    3 * per + 2 * product(&[k, d])
+    sum(&[per.saturating_mul(3), product(&[2, k, d])])
 }
 
 /// A draw from the flat Dirichlet distribution on `k` probabilities

@@ -370,9 +370,10 @@ impl<E: Emission> Hmm<E> {
         self.emission.check_data(seqs.data())?;
         let k = self.n_states();
         let threads = rayon::current_num_threads();
-        let per_thread = 6 * crate::memory::product(&[seqs.max_len(), k]);
-        let values = per_thread.saturating_mul(threads as u128)
-            + crate::memory::product(&[seqs.n_samples(), k]);
+        let per_thread = crate::memory::product(&[6, seqs.max_len(), k]);
+        let values = per_thread
+            .saturating_mul(threads as u128)
+            .saturating_add(crate::memory::product(&[seqs.n_samples(), k]));
         crate::memory::default_limit().check(
             crate::memory::bytes_of(values, 8),
             || {

@@ -3,7 +3,7 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
-use super::em::{maximize_into, MixtureEm, MixtureStats, RowBlocks};
+use super::em::{factor_scratch, maximize_into, MixtureEm, MixtureStats, RowBlocks};
 use super::kernel::{accumulate_given, Path};
 use super::{block_rows, GaussianMixture, BLOCK_ROWS};
 use crate::data::DataRef;
@@ -11,7 +11,7 @@ use crate::dist::gaussian::CovarianceType;
 use crate::em::{self, EmConfig, FitReport, Monitor, NoMonitor};
 use crate::error::{Error, Result};
 use crate::init::{kmeans, kmeans_plus_plus, nearest_centres, Init};
-use crate::memory::{bytes_of, product, MemoryLimit};
+use crate::memory::{bytes_of, product, sum, MemoryLimit};
 
 /// Most Lloyd iterations of the k-means initialisation (scikit-learn's default).
 const KMEANS_MAX_ITER: usize = 300;
@@ -148,17 +148,32 @@ impl GaussianMixtureBuilder {
         };
         let means = product(&[k, d]);
         // Covariances and precision factors, means and weights.
-        let model = 2 * per_component + means + 2 * k as u128;
+        let model = sum(&[per_component.saturating_mul(2), means, 2 * k as u128]);
         let n_blocks = n_samples.div_ceil(block_rows(d)).max(1);
         let tasks = crate::em::n_tasks(n_blocks) as u128;
         // Counts, first and second moments and their shifts.
-        let stats = per_component + 2 * means + k as u128;
+        let stats = sum(&[per_component, means.saturating_mul(2), k as u128]);
         // Lanes of the block kernel: the block transposed and centred, the
         // packed copy for large d, k responsibilities per row.
-        let scratch = product(&[BLOCK_ROWS, 4 * d + k + 8]) + 2 * product(&[d, d]);
+        let lanes = product(&[
+            BLOCK_ROWS,
+            d.saturating_mul(4).saturating_add(k).saturating_add(8),
+        ]);
+        // Factoring full and tied covariances needs a d × d scratch (in the
+        // running model and the initialisation).
+        let factoring = match self.covariance {
+            CovarianceType::Full | CovarianceType::Tied => product(&[2, d, d]),
+            CovarianceType::Diagonal | CovarianceType::Spherical => 0,
+        };
+        let scratch = lanes;
         // k-means labels and distances, or k-means++'s two distance arrays.
-        let init = 3 * n_samples as u128 + product(&[k, d]);
-        let values = 3 * model + tasks * (stats + scratch) + init;
+        let init = sum(&[product(&[3, n_samples]), means]);
+        let values = sum(&[
+            model.saturating_mul(3),
+            tasks.saturating_mul(sum(&[stats, scratch])),
+            init,
+            factoring,
+        ]);
         bytes_of(values, 8).saturating_add(crate::em::report_bytes(&self.em))
     }
 
@@ -312,7 +327,12 @@ impl GaussianMixtureBuilder {
         };
         let d = data.n_cols();
         let mut model = GaussianMixture::blank(self.covariance, k, d);
-        maximize_into(&stats, reg_covar, &mut model, &mut vec![0.0; d * d])?;
+        maximize_into(
+            &stats,
+            reg_covar,
+            &mut model,
+            &mut factor_scratch(self.covariance, d),
+        )?;
         Ok(MixtureEm::new(model, reg_covar))
     }
 

@@ -225,14 +225,23 @@ pub(crate) struct MixtureEm {
     chol: Vec<f64>,
 }
 
+/// The scratch [`maximize_into`] needs to factor covariances: `d × d` for
+/// full and tied, none for diagonal and spherical (so that wide data with a
+/// diagonal covariance never holds a `d × d` matrix).
+pub(crate) fn factor_scratch(kind: CovarianceType, d: usize) -> Vec<f64> {
+    match kind {
+        CovarianceType::Full | CovarianceType::Tied => vec![0.0; d * d],
+        CovarianceType::Diagonal | CovarianceType::Spherical => Vec::new(),
+    }
+}
+
 impl MixtureEm {
     pub fn new(model: GaussianMixture, reg_covar: f64) -> Self {
-        let d = model.n_features();
         MixtureEm {
+            chol: factor_scratch(model.covariance_type(), model.n_features()),
             model,
             reg_covar,
             path: Path::detect(),
-            chol: vec![0.0; d * d],
         }
     }
 }

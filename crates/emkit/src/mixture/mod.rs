@@ -409,13 +409,29 @@ impl GaussianMixture {
         labels: &mut Vec<usize>,
     ) {
         let (k, d) = (self.n_components(), self.n_features);
+        // Per component, L with Σ = L Lᵀ: the lower Cholesky factor (full,
+        // tied), or for diagonal and spherical covariances only its diagonal,
+        // the standard deviations (the factor of a diagonal matrix is its
+        // square root to the last bit, so the draws are those of the factor,
+        // without d × d memory per component).
+        let covariances = &self.factored.covariances;
+        let diagonal = matches!(
+            covariances,
+            Covariances::Diagonal(_) | Covariances::Spherical(_)
+        );
         let factors: Vec<Vec<f64>> = (0..k)
-            .map(|j| {
-                let cov = self.factored.covariances.component_matrix(j, d);
-                let mut l = vec![0.0; d * d];
-                // The covariances were factored when the model was built.
-                cholesky_lower(&cov, d, &mut l).expect("covariance checked positive definite");
-                l
+            .map(|j| match covariances {
+                Covariances::Diagonal(v) => {
+                    v[j * d..(j + 1) * d].iter().map(|c| c.sqrt()).collect()
+                }
+                Covariances::Spherical(v) => vec![v[j].sqrt(); d],
+                _ => {
+                    let cov = covariances.component_matrix(j, d);
+                    let mut l = vec![0.0; d * d];
+                    // The covariances were factored when the model was built.
+                    cholesky_lower(&cov, d, &mut l).expect("covariance checked positive definite");
+                    l
+                }
             })
             .collect();
         let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
@@ -436,7 +452,11 @@ impl GaussianMixture {
             }
             let l = &factors[j];
             for a in 0..d {
-                let lz: f64 = (0..=a).map(|b| l[a * d + b] * z[b]).sum();
+                let lz: f64 = if diagonal {
+                    l[a] * z[a]
+                } else {
+                    (0..=a).map(|b| l[a * d + b] * z[b]).sum()
+                };
                 values.push(self.means[j * d + a] + lz);
             }
             labels.push(j);

@@ -262,18 +262,24 @@ fn check_grid_memory(
     // Cells with more components than rows fail at once and allocate nothing.
     let hi = (*config.n_components.end()).min(n);
     let lo = *config.n_components.start();
-    let largest = config
-        .covariance_types
-        .iter()
-        .map(|&c| fit.for_cell(hi.max(lo), c).memory_needed(n, d))
-        .max()
-        .unwrap_or(0);
-    let cells = (hi.saturating_sub(lo) + 1) * config.covariance_types.len();
-    let at_once = rayon::current_num_threads().min(cells).max(1) as u128;
+    let (at_once, largest) = if lo <= hi {
+        let largest = config
+            .covariance_types
+            .iter()
+            .map(|&c| fit.for_cell(hi, c).memory_needed(n, d))
+            .max()
+            .unwrap_or(0);
+        let cells = (hi - lo + 1) * config.covariance_types.len();
+        (rayon::current_num_threads().min(cells).max(1), largest)
+    } else {
+        (0, 0)
+    };
     // The yardstick: the data's covariance, its factor and a Jacobi workspace.
-    let yardstick = bytes_of(3 * product(&[d, d]), 8);
+    let yardstick = bytes_of(product(&[3, d, d]), 8);
     fit.memory_limit().check(
-        largest.saturating_mul(at_once).saturating_add(yardstick),
+        largest
+            .saturating_mul(at_once as u128)
+            .saturating_add(yardstick),
         || {
             format!(
                 "a grid of k = {lo}..{hi} on {n} rows x {d} features, {at_once} fit(s) at a time"
