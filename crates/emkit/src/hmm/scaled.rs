@@ -13,6 +13,8 @@
 //! constant (every loop unrolls into a few vector operations) and once more for
 //! any `K` read at run time.
 
+use crate::linalg::simd::{simd_limit, SimdLevel};
+
 /// Buffers of the scaled recursions, kept by a task between sequences.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ScaledWork {
@@ -79,13 +81,15 @@ impl ScaledWork {
     fn forward_any_path(&mut self, start: &[f64], trans: &[f64], t_len: usize) -> Option<f64> {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f")
+            if simd_limit() >= SimdLevel::Avx512
+                && std::arch::is_x86_feature_detected!("avx512f")
                 && std::arch::is_x86_feature_detected!("fma")
             {
                 // SAFETY: the instructions were just detected.
                 return unsafe { forward_avx512(self, start, trans, t_len) };
             }
-            if std::arch::is_x86_feature_detected!("avx2")
+            if simd_limit() >= SimdLevel::Avx2
+                && std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {
                 // SAFETY: as above.
@@ -109,14 +113,16 @@ impl ScaledWork {
         let ll = self.forward(start, trans, t_len)?;
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f")
+            if simd_limit() >= SimdLevel::Avx512
+                && std::arch::is_x86_feature_detected!("avx512f")
                 && std::arch::is_x86_feature_detected!("fma")
             {
                 // SAFETY: the instructions were just detected.
                 unsafe { backward_avx512(self, trans, t_len, transitions) }?;
                 return Some(ll);
             }
-            if std::arch::is_x86_feature_detected!("avx2")
+            if simd_limit() >= SimdLevel::Avx2
+                && std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {
                 // SAFETY: as above.

@@ -11,7 +11,36 @@
 //! multiply-add rounding give the same bits. The AVX backends fuse
 //! multiply-adds; the portable one rounds products separately.
 
+use std::sync::OnceLock;
+
 use super::lanes::Lane;
+
+/// The instruction sets the kernels may use, narrowest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SimdLevel {
+    /// Plain arrays: separate multiplies and adds.
+    Portable,
+    /// AVX2 with fused multiply-adds.
+    Avx2,
+    /// AVX-512F with fused multiply-adds (the same bits as AVX2).
+    Avx512,
+}
+
+/// The widest level the environment variable `EMKIT_SIMD` allows:
+/// `portable`, `avx2` or `avx512` (any other value, or none: no limit, the
+/// best this processor runs). Results are bit-identical across thread counts
+/// on one machine, but the portable build rounds products separately where
+/// the AVX builds fuse them, so its last digits differ (agreement to ~1e-12
+/// relative, tested); `EMKIT_SIMD=portable` reproduces here what a processor
+/// without AVX2 prints.
+pub fn simd_limit() -> SimdLevel {
+    static LIMIT: OnceLock<SimdLevel> = OnceLock::new();
+    *LIMIT.get_or_init(|| match std::env::var("EMKIT_SIMD").as_deref() {
+        Ok("portable") => SimdLevel::Portable,
+        Ok("avx2") => SimdLevel::Avx2,
+        _ => SimdLevel::Avx512,
+    })
+}
 
 /// Below this, [`Simd::exp`] returns exactly 0: the true values (< 1e-304)
 /// are far below what any sum of responsibilities or densities can register,
@@ -229,8 +258,10 @@ mod x86 {
     impl Avx2 {
         /// The backend, when the processor has AVX2 and FMA.
         pub fn detect() -> Option<Avx2> {
-            (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
-                .then_some(Avx2(()))
+            (super::simd_limit() >= super::SimdLevel::Avx2
+                && is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma"))
+            .then_some(Avx2(()))
         }
     }
 
@@ -354,7 +385,8 @@ mod x86 {
     impl Avx512 {
         /// The backend, when the processor has AVX-512F, AVX2 and FMA.
         pub fn detect() -> Option<Avx512> {
-            (is_x86_feature_detected!("avx512f")
+            (super::simd_limit() >= super::SimdLevel::Avx512
+                && is_x86_feature_detected!("avx512f")
                 && is_x86_feature_detected!("avx2")
                 && is_x86_feature_detected!("fma"))
             .then_some(Avx512(()))
