@@ -186,6 +186,15 @@ pub fn read_npy<R: Read>(mut reader: R) -> Result<Table> {
     Ok(Table { names, data })
 }
 
+/// The error for a structured (record) dtype: what it is and how to convert it.
+fn structured() -> Error {
+    npy(
+        "structured (record) dtypes, with named fields, are not supported; convert the array to \
+         plain floats and save that, e.g. \
+         numpy.save(path, numpy.lib.recfunctions.structured_to_unstructured(a).astype('f8'))",
+    )
+}
+
 fn npy(problem: impl Into<String>) -> Error {
     Error::Npy {
         problem: problem.into(),
@@ -251,6 +260,9 @@ impl Dtype {
         let mut chars = rest.chars();
         let code = chars.next().ok_or_else(unsupported)?;
         let size = chars.as_str();
+        if code == 'V' {
+            return Err(structured());
+        }
         if code == 'O' {
             return Err(npy(
                 "object arrays (dtype 'O') are not supported; save a numeric array, e.g. \
@@ -348,7 +360,18 @@ fn parse_header(text: &str) -> Result<Header> {
             "the header is malformed ({why}); the file is damaged or was not written by numpy"
         ))
     };
-    let value = parser.value().map_err(bad)?;
+    let value = parser.value().map_err(|why| {
+        // A record dtype this parser does not follow is still a record dtype.
+        let descr = text.find("descr").map(|at| {
+            text[at + "descr".len()..]
+                .trim_start_matches(|c: char| matches!(c, '\'' | '"' | ':') || c.is_whitespace())
+        });
+        if descr.is_some_and(|rest| rest.starts_with(['[', '{'])) {
+            structured()
+        } else {
+            bad(why)
+        }
+    })?;
     parser.skip_ws();
     // numpy pads with spaces and ends with a newline; tolerate stray NUL padding too.
     if !parser
@@ -371,15 +394,13 @@ fn parse_header(text: &str) -> Result<Header> {
             .map(|(_, v)| v)
             .ok_or_else(|| bad(format!("the key '{key}' is missing")))
     };
-    let dtype =
-        match get("descr")? {
-            Value::Str(s) => Dtype::parse(s)?,
-            Value::Seq(_) => return Err(npy(
-                "structured arrays (with named fields) are not supported; save a plain numeric \
-                 2-D array, e.g. numpy.column_stack of the fields",
-            )),
-            _ => return Err(bad("'descr' is not a string".into())),
-        };
+    let dtype = match get("descr")? {
+        Value::Str(s) => Dtype::parse(s)?,
+        // A list of fields, or a dict of names, formats and offsets (numpy's form for
+        // padded or aligned records).
+        Value::Seq(_) | Value::Dict(_) => return Err(structured()),
+        _ => return Err(bad("'descr' is not a string".into())),
+    };
     let fortran_order = match get("fortran_order")? {
         Value::Bool(b) => *b,
         _ => return Err(bad("'fortran_order' is not True or False".into())),
@@ -807,9 +828,32 @@ mod tests {
         }
         let problem = npy_problem(read_npy(&file("|O", false, "(1,)", &[0; 8])[..]));
         assert!(problem.contains("object arrays"), "{problem}");
-        let dict = "{'descr': [('a', '<f8'), ('b', '<i4')], 'fortran_order': False, 'shape': (1,)}";
-        let problem = npy_problem(read_npy(&npy_bytes(1, dict, &[0; 12])[..]));
-        assert!(problem.contains("structured arrays"), "{problem}");
+    }
+
+    #[test]
+    fn structured_dtypes_say_how_to_convert() {
+        for descr in [
+            "[('a', '<f8'), ('b', '<i4')]",
+            "[('a', '<f8', (2,)), ('b', [('c', '|u1')])]",
+            // numpy's form for aligned or padded records.
+            "{'names': ['a', 'b'], 'formats': ['<f8', '<i4'], 'offsets': [0, 8], 'itemsize': 16, \
+             'aligned': True}",
+            "'|V16'",
+            // Something this parser does not follow, still a record dtype.
+            "[('a', '<f8', -1)]",
+        ] {
+            let dict = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': (1,)}}");
+            let problem = npy_problem(read_npy(&npy_bytes(1, &dict, &[0; 16])[..]));
+            assert!(
+                problem.contains("structured (record) dtypes"),
+                "{descr}: {problem}"
+            );
+            assert!(
+                problem.contains("structured_to_unstructured(a).astype('f8')"),
+                "{problem}"
+            );
+            assert!(!problem.contains("malformed"), "{problem}");
+        }
     }
 
     #[test]
