@@ -801,4 +801,37 @@ mod tests {
             ),
         ]);
     }
+
+    proptest::proptest! {
+        /// A claimed count of any size or kind is compared, never allocated:
+        /// anything but the true count names its field.
+        #[test]
+        fn any_claimed_count_is_checked(
+            claim in proptest::prop_oneof![
+                proptest::strategy::Just(json!(0)),
+                proptest::strategy::Just(json!(u64::MAX)),
+                proptest::strategy::Just(json!(-3)),
+                proptest::strategy::Just(json!(1e300)),
+                proptest::strategy::Strategy::prop_map(proptest::prelude::any::<u64>(), |n| json!(n)),
+            ],
+            which in 0usize..4,
+        ) {
+            let (mut v, key, truth) = match which {
+                0 => (gaussian(CovarianceType::Full), "n_states", 2),
+                1 => (gaussian(CovarianceType::Full), "n_features", 2),
+                2 => (categorical(), "n_symbols", 3),
+                _ => (gmm(CovarianceType::Diagonal), "n_mix", 2),
+            };
+            v[key] = claim.clone();
+            let truth = claim.as_u64() == Some(truth);
+            match load(&v) {
+                Ok(_) => proptest::prop_assert!(truth),
+                Err(Error::InvalidModel { field, .. }) => {
+                    proptest::prop_assert!(!truth);
+                    proptest::prop_assert_eq!(field, key);
+                }
+                Err(other) => proptest::prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
 }

@@ -140,7 +140,10 @@ impl MixtureFile {
             if let Some(v) = doc.get(key) {
                 let want = if key == "n_components" { k } else { d };
                 if v.as_u64() != Some(want as u64) {
-                    return Err(bad(key, &format!("is {v} but the parameters have {want}")));
+                    return Err(bad(
+                        key,
+                        &format!("is {} but the parameters have {want}", short(v)),
+                    ));
                 }
             }
         }
@@ -157,7 +160,10 @@ impl MixtureFile {
                 _ => {
                     return Err(bad(
                         "anomaly_threshold",
-                        &format!("must be a finite number (a log-density), found {v}"),
+                        &format!(
+                            "must be a finite number (a log-density), found {}",
+                            short(&v)
+                        ),
                     ))
                 }
             },
@@ -202,7 +208,10 @@ pub(crate) fn check_format(
         Some(other) => {
             return Err(bad(
                 "format",
-                &format!("must be the string {format:?}, found {other}; this is not {what} file"),
+                &format!(
+                    "must be the string {format:?}, found {}; this is not {what} file",
+                    short(other)
+                ),
             ))
         }
         None => {
@@ -222,7 +231,7 @@ pub(crate) fn check_format(
         )),
         Some(v) => Err(bad(
             "version",
-            &format!("must be a whole number ({version}), found {v}"),
+            &format!("must be a whole number ({version}), found {}", short(v)),
         )),
         None => Err(bad("version", &format!("missing; expected {version}"))),
     }
@@ -240,7 +249,7 @@ pub(crate) fn feature_names(v: Option<Value>, d: usize) -> Result<Option<Vec<Str
                     v.as_str().map(str::to_owned).ok_or_else(|| {
                         bad(
                             &format!("feature_names[{i}]"),
-                            &format!("must be a string (a column name), found {v}"),
+                            &format!("must be a string (a column name), found {}", short(v)),
                         )
                     })
                 })
@@ -255,7 +264,10 @@ pub(crate) fn feature_names(v: Option<Value>, d: usize) -> Result<Option<Vec<Str
         }
         Some(other) => Err(bad(
             "feature_names",
-            &format!("must be a list of strings (one per feature), found {other}"),
+            &format!(
+                "must be a list of strings (one per feature), found {}",
+                short(&other)
+            ),
         )),
     }
 }
@@ -275,7 +287,10 @@ pub(crate) fn covariance_type(doc: &Map<String, Value>) -> Result<CovarianceType
         }),
         Some(other) => Err(bad(
             "covariance_type",
-            &format!("must be full, tied, diag or spherical, found {other}"),
+            &format!(
+                "must be full, tied, diag or spherical, found {}",
+                short(other)
+            ),
         )),
     }
 }
@@ -742,6 +757,34 @@ mod tests {
             match MixtureFile::from_json_str(text) {
                 Err(Error::InvalidModel { field, .. }) => assert_eq!(field, "(document)", "{text}"),
                 other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// A claimed count of any size or kind is compared, never allocated:
+        /// anything but the true count names its field.
+        #[test]
+        fn any_claimed_count_is_checked(
+            claim in proptest::prop_oneof![
+                proptest::strategy::Just(json!(0)),
+                proptest::strategy::Just(json!(u64::MAX)),
+                proptest::strategy::Just(json!(-1)),
+                proptest::strategy::Just(json!(1e300)),
+                proptest::strategy::Just(json!(2.0)),
+                proptest::strategy::Strategy::prop_map(proptest::prelude::any::<u64>(), |n| json!(n)),
+            ],
+            key in proptest::sample::select(vec!["n_components", "n_features"]),
+        ) {
+            let v = edit(CovarianceType::Diagonal, |v| v[key] = claim.clone());
+            let truth = claim.as_u64() == Some(2);
+            match MixtureFile::from_json(v) {
+                Ok(_) => proptest::prop_assert!(truth),
+                Err(Error::InvalidModel { field, .. }) => {
+                    proptest::prop_assert!(!truth);
+                    proptest::prop_assert_eq!(field, key);
+                }
+                Err(other) => proptest::prop_assert!(false, "{other:?}"),
             }
         }
     }

@@ -459,7 +459,7 @@ impl Parser<'_> {
         match self.bump() {
             Some(c) if c == want => Ok(()),
             Some(c) => Err(format!(
-                "expected '{want}' but found '{c}' at byte {}",
+                "expected '{want}' but found {c:?} at byte {}",
                 self.pos - 1
             )),
             None => Err(format!("expected '{want}' but the header ended")),
@@ -492,7 +492,7 @@ impl Parser<'_> {
                     word => Err(format!("unexpected word '{word}' at byte {start}")),
                 }
             }
-            c => Err(format!("unexpected '{c}' at byte {}", self.pos)),
+            c => Err(format!("unexpected {c:?} at byte {}", self.pos)),
         }
     }
 
@@ -560,7 +560,7 @@ impl Parser<'_> {
                 Some(c) if c == close => {}
                 Some(c) => {
                     return Err(format!(
-                        "expected ',' or '{close}' but found '{c}' at byte {}",
+                        "expected ',' or '{close}' but found {c:?} at byte {}",
                         self.pos
                     ))
                 }
@@ -583,7 +583,7 @@ impl Parser<'_> {
                 Some('\'' | '"') => {}
                 Some(c) => {
                     return Err(format!(
-                        "expected a key in quotes at byte {}, found '{c}'",
+                        "expected a key in quotes at byte {}, found {c:?}",
                         self.pos
                     ))
                 }
@@ -593,7 +593,7 @@ impl Parser<'_> {
             self.expect(':')?;
             let value = self.value()?;
             if entries.iter().any(|(k, _)| *k == key) {
-                return Err(format!("the key '{key}' appears twice"));
+                return Err(format!("the key {key:?} appears twice"));
             }
             entries.push((key, value));
             self.skip_ws();
@@ -604,7 +604,7 @@ impl Parser<'_> {
                 Some('}') => {}
                 Some(c) => {
                     return Err(format!(
-                        "expected ',' or '}}' but found '{c}' at byte {}",
+                        "expected ',' or '}}' but found {c:?} at byte {}",
                         self.pos
                     ))
                 }
@@ -936,5 +936,73 @@ mod tests {
             t.data.row(7),
             &[3.5, (n + 7) as f64 * 0.5, (2 * n + 7) as f64 * 0.5]
         );
+    }
+
+    /// Sizes a header may claim: zero, small, and the edges of every width.
+    fn claimed_size() -> impl proptest::strategy::Strategy<Value = u64> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(0u64),
+            1u64..5,
+            Just(u64::from(u32::MAX)),
+            Just(1 << 40),
+            Just((isize::MAX as u64) / 8 + 1),
+            Just(u64::MAX / 2),
+            Just(u64::MAX),
+            any::<u64>(),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// Whatever shape a header claims, the reader reads what is there: an
+        /// array of that shape when the data is all there, else an error, and
+        /// never an allocation of the claimed size.
+        #[test]
+        fn any_claimed_shape_reads_or_fails_by_the_data(
+            rows in claimed_size(),
+            cols in claimed_size(),
+            two_d in proptest::bool::ANY,
+            fortran in proptest::bool::ANY,
+            have in 0usize..40,
+        ) {
+            let data = le_f64(&(0..have).map(|i| i as f64).collect::<Vec<_>>());
+            let shape = if two_d { format!("({rows}, {cols})") } else { format!("({rows},)") };
+            let result = read_npy(&file("<f8", fortran, &shape, &data)[..]);
+            let want = if two_d { rows.checked_mul(cols) } else { Some(rows) };
+            let n_cols = if two_d { cols } else { 1 };
+            match want {
+                Some(n) if rows > 0 && n_cols > 0 && n <= have as u64 => {
+                    let t = result.unwrap();
+                    proptest::prop_assert_eq!(t.data.n_rows() as u64, rows);
+                    proptest::prop_assert_eq!(t.data.n_cols() as u64, n_cols);
+                }
+                _ => {
+                    let problem = npy_problem(result);
+                    proptest::prop_assert!(
+                        problem.contains("no rows")
+                            || problem.contains("no columns")
+                            || problem.contains("too large")
+                            || problem.contains("ends after"),
+                        "{}", problem
+                    );
+                }
+            }
+        }
+
+        /// A header length field of any value: refused, truncated or read.
+        #[test]
+        fn any_header_length_is_handled(len in proptest::prelude::any::<u32>(), major in 1u8..4) {
+            let mut bytes = MAGIC.to_vec();
+            bytes.extend([major, 0]);
+            if major == 1 {
+                bytes.extend((len as u16).to_le_bytes());
+            } else {
+                bytes.extend(len.to_le_bytes());
+            }
+            bytes.extend(b"{'descr': '<f8', 'fortran_order': False, 'shape': (1,)}");
+            let _ = npy_problem(read_npy(&bytes[..]));
+        }
     }
 }

@@ -54,7 +54,7 @@ pub struct CsvOptions {
     pub has_header: bool,
     /// The byte between fields: `b','` by default; `b'\t'`, `b';'`, `b'|'` and `b' '` are the
     /// others in common use (see [`parse_delimiter`]). Any ASCII byte but a quote, a
-    /// line break or a letter or digit.
+    /// control character other than tab, a letter, a digit or a sign or point of a number.
     pub delimiter: u8,
 }
 
@@ -277,6 +277,7 @@ pub fn read_csv_with<R: Read>(
 fn check_delimiter(delimiter: u8) -> Result<()> {
     let bad = !delimiter.is_ascii()
         || delimiter.is_ascii_alphanumeric()
+        || (delimiter.is_ascii_control() && delimiter != b'\t')
         || matches!(delimiter, b'"' | b'\n' | b'\r' | b'.' | b'+' | b'-');
     if bad {
         return Err(Error::InvalidConfig {
@@ -604,13 +605,20 @@ fn select_columns(
     Ok(selected)
 }
 
-/// `a, b, c`, shortened for wide headers.
+/// `a, b, c`, shortened for wide headers, each name shortened and with its control
+/// characters escaped (a quoted name may hold a line break; the message stays one line).
 fn list_names(header: &[String]) -> String {
     let mut out = header
         .iter()
         .filter(|n| !n.is_empty())
         .take(MAX_LISTED_NAMES)
-        .map(String::as_str)
+        .map(|n| {
+            if n.chars().any(char::is_control) || n.chars().count() > MAX_QUOTED_CHARS {
+                quote(n)
+            } else {
+                n.clone()
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let named = header.iter().filter(|n| !n.is_empty()).count();
@@ -893,6 +901,13 @@ mod tests {
     }
 
     #[test]
+    fn listed_names_stay_on_one_line() {
+        let (_, _, problem, shown) = table_err(read_cols("\"a\nb\",c\n1,2\n", &["z"]));
+        assert!(problem.contains(r#""a\nb", c"#), "{problem}");
+        assert!(!shown.contains('\n'), "{shown}");
+    }
+
+    #[test]
     fn column_selected_twice() {
         let (_, column, problem, _) = table_err(read_cols("a,b\n1,2\n", &["a", "b", "a"]));
         assert_eq!(column.as_deref(), Some("a"));
@@ -1051,7 +1066,9 @@ mod tests {
 
     #[test]
     fn unusable_delimiters_are_invalid_config() {
-        for d in [b'"', b'\n', b'\r', b'a', b'7', b'.', b'-', b'+', 0xe9] {
+        for d in [
+            b'"', b'\n', b'\r', 0, 0x0b, b'a', b'7', b'.', b'-', b'+', 0xe9,
+        ] {
             let err = read_with(b"a\n1\n", None, true, d).unwrap_err();
             assert!(
                 matches!(
@@ -1244,5 +1261,54 @@ mod tests {
         assert_eq!((line, column.as_deref()), (2, Some("b")));
         assert!(problem.contains("Latin-1"), "{problem}");
         assert!(!problem.contains("save the file as UTF-8"), "{problem}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+        /// Any delimiter byte: refused as a setting, or used to split.
+        #[test]
+        fn any_delimiter_is_refused_or_splits(d in proptest::prelude::any::<u8>()) {
+            let sep = char::from(d);
+            let text = format!("a{sep}b\n1{sep}2\n");
+            match read_with(text.as_bytes(), None, true, d) {
+                Ok(t) => {
+                    proptest::prop_assert_eq!(t.data.values(), &[1.0, 2.0]);
+                }
+                Err(Error::InvalidConfig { field, .. }) => {
+                    proptest::prop_assert_eq!(field, "delimiter");
+                }
+                Err(other) => proptest::prop_assert!(false, "{other:?}"),
+            }
+        }
+
+        /// Zero, one or many columns and rows, with or without a header.
+        #[test]
+        fn any_table_size_reads(
+            n_rows in 0usize..50,
+            n_cols in 0usize..300,
+            has_header in proptest::bool::ANY,
+        ) {
+            let mut text = String::new();
+            if has_header {
+                let names: Vec<String> = (0..n_cols).map(|j| format!("c{j}")).collect();
+                text.push_str(&names.join(","));
+                text.push('\n');
+            }
+            for i in 0..n_rows {
+                let row: Vec<String> = (0..n_cols).map(|j| (i * j).to_string()).collect();
+                text.push_str(&row.join(","));
+                text.push('\n');
+            }
+            match read_with(text.as_bytes(), None, has_header, b',') {
+                Ok(t) => {
+                    proptest::prop_assert!(n_rows > 0 && n_cols > 0);
+                    proptest::prop_assert_eq!(t.data.n_rows(), n_rows);
+                    proptest::prop_assert_eq!(t.data.n_cols(), n_cols);
+                }
+                Err(Error::Table { .. }) => proptest::prop_assert!(n_rows == 0 || n_cols == 0),
+                Err(other) => proptest::prop_assert!(false, "{other:?}"),
+            }
+        }
     }
 }
