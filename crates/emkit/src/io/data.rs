@@ -8,7 +8,7 @@ use crate::data::Matrix;
 use crate::error::{Error, Result};
 
 pub use super::npy::read_npy;
-pub use super::table::read_csv;
+pub use super::table::{read_csv, read_csv_with, CsvOptions};
 
 /// A numeric table read from a file: column names plus a row-major matrix.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,8 +33,22 @@ pub struct Table {
 /// [`Error::Io`] when the file cannot be opened or read, [`Error::Table`] for CSV problems and
 /// [`Error::Npy`] for `.npy` problems, including unknown or repeated names in `columns`.
 pub fn read_table(path: &Path, columns: Option<&[String]>) -> Result<Table> {
+    read_table_with(path, columns, &CsvOptions::default())
+}
+
+/// Reads the data file at `path` as [`read_table`] does, with CSV laid out as `options` says
+/// (a `.npy` array has no header or delimiter, so `options` does not apply to it).
+///
+/// # Errors
+///
+/// As [`read_table`]; [`Error::InvalidConfig`] for a delimiter that cannot separate fields.
+pub fn read_table_with(
+    path: &Path,
+    columns: Option<&[String]>,
+    options: &CsvOptions,
+) -> Result<Table> {
     if path.as_os_str() == "-" {
-        return read_csv(std::io::stdin().lock(), columns);
+        return read_csv_with(std::io::stdin().lock(), columns, options);
     }
     let is_npy = path
         .extension()
@@ -48,7 +62,7 @@ pub fn read_table(path: &Path, columns: Option<&[String]>) -> Result<Table> {
             Some(names) => select_npy_columns(table, names),
         }
     } else {
-        read_csv(file, columns)
+        read_csv_with(file, columns, options)
     }
 }
 
@@ -152,6 +166,23 @@ mod tests {
         assert_eq!(t.data.values(), &[1.5, 2.5]);
         let t = read_table(&path, Some(&names(&["x0"]))).unwrap();
         assert_eq!(t.data.values(), &[1.5, 2.5]);
+
+        let tsv = dir.join("data.tsv");
+        std::fs::write(&tsv, "1\t2\n3\t4\n").unwrap();
+        let opts = CsvOptions {
+            has_header: false,
+            delimiter: b'\t',
+        };
+        let t = read_table_with(&tsv, Some(&names(&["x1"])), &opts).unwrap();
+        assert_eq!(t.data.values(), &[2.0, 4.0]);
+        // Options do not apply to .npy.
+        let t = read_table_with(&path, None, &opts).unwrap();
+        assert_eq!(t.data.values(), &[1.5, 2.5]);
+        // A .npy array under another name is named as such.
+        let hidden = dir.join("data.csv");
+        std::fs::write(&hidden, &npy).unwrap();
+        let err = read_table(&hidden, None).unwrap_err();
+        assert!(err.to_string().contains("name ends in .npy"), "{err}");
 
         let err = read_table(&dir.join("missing.csv"), None).unwrap_err();
         assert!(matches!(err, Error::Io(_)), "{err:?}");

@@ -136,4 +136,34 @@ mod tests {
         assert_eq!(line, 3);
         assert!(p.contains("UTF-8"), "{p}");
     }
+
+    proptest::proptest! {
+        /// A length of any size: read when it is a positive `usize`, else an
+        /// error on its line.
+        #[test]
+        fn any_length_reads_or_names_its_line(
+            value in proptest::prop_oneof![
+                proptest::strategy::Just(0u128),
+                1u128..1000,
+                proptest::strategy::Just(usize::MAX as u128),
+                proptest::strategy::Just(usize::MAX as u128 + 1),
+                proptest::prelude::any::<u128>(),
+            ],
+            before in 0usize..3,
+        ) {
+            let text = format!("{}{value}\n", "7\n".repeat(before));
+            match read_lengths(text.as_bytes()) {
+                Ok(l) => {
+                    proptest::prop_assert!(value >= 1 && value <= usize::MAX as u128);
+                    proptest::prop_assert_eq!(l.last().copied(), Some(value as usize));
+                    proptest::prop_assert_eq!(l.len(), before + 1);
+                }
+                Err(Error::Table { line, .. }) => {
+                    proptest::prop_assert!(value == 0 || value > usize::MAX as u128);
+                    proptest::prop_assert_eq!(line, before as u64 + 1);
+                }
+                Err(other) => proptest::prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
 }

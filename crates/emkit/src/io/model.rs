@@ -113,25 +113,44 @@ impl MixtureFile {
         let kind = covariance_type(&doc)?;
         let weights = numbers(doc.get("weights"), "weights")?;
         let k = weights.len();
+        if k == 0 {
+            return Err(bad(
+                "weights",
+                "is empty; a mixture needs at least one component (one weight each)",
+            ));
+        }
         let means_rows = matrix(doc.get("means"), "means")?;
         if means_rows.len() != k {
-            return Err(bad(
-                "means",
-                &format!("has {} rows but there are {k} weights", means_rows.len()),
-            ));
+            let rows = means_rows.len();
+            // Two fields against one: `n_components` says which of the two is wrong.
+            return Err(if count(&doc, "n_components") == Some(rows) {
+                bad(
+                    "weights",
+                    &format!("has {k} values but means has {rows} rows and n_components is {rows}"),
+                )
+            } else {
+                bad(
+                    "means",
+                    &format!("has {rows} rows but there are {k} weights (one row per component)"),
+                )
+            });
         }
         let d = means_rows.first().map_or(0, Vec::len);
         for key in ["n_components", "n_features"] {
             if let Some(v) = doc.get(key) {
                 let want = if key == "n_components" { k } else { d };
                 if v.as_u64() != Some(want as u64) {
-                    return Err(bad(key, &format!("is {v} but the parameters have {want}")));
+                    return Err(bad(
+                        key,
+                        &format!("is {} but the parameters have {want}", short(v)),
+                    ));
                 }
             }
         }
         let means: Vec<f64> = means_rows.concat();
         let covariances = covariances_from_json(kind, doc.get("covariances"), k, d)?;
-        let model = GaussianMixture::new(weights, means, d, covariances)?;
+        let model = GaussianMixture::new(weights, means, d, covariances)
+            .map_err(|e| refield(e, |f| covariance_field(kind, f)))?;
         let feature_names = feature_names(doc.remove("feature_names"), d)?;
         let fit = doc.remove("fit");
         let anomaly_threshold = match doc.remove("anomaly_threshold") {
@@ -141,7 +160,10 @@ impl MixtureFile {
                 _ => {
                     return Err(bad(
                         "anomaly_threshold",
-                        &format!("must be a finite number (a log-density), found {v}"),
+                        &format!(
+                            "must be a finite number (a log-density), found {}",
+                            short(&v)
+                        ),
                     ))
                 }
             },
@@ -175,25 +197,43 @@ pub(crate) fn check_format(
     version: u64,
     what: &str,
 ) -> Result<()> {
-    match doc.get("format").and_then(Value::as_str) {
-        Some(f) if f == format => {}
+    match doc.get("format") {
+        Some(Value::String(f)) if f == format => {}
+        Some(Value::String(other)) => {
+            return Err(bad(
+                "format",
+                &format!("expected {format:?}, found {other:?}; this is not {what} file"),
+            ))
+        }
         Some(other) => {
             return Err(bad(
                 "format",
-                &format!("expected {format:?}, found {other:?}; this is not {what}"),
+                &format!(
+                    "must be the string {format:?}, found {}; this is not {what} file",
+                    short(other)
+                ),
             ))
         }
-        None => return Err(bad("format", &format!("missing; expected {format:?}"))),
+        None => {
+            return Err(bad(
+                "format",
+                &format!("missing; expected {format:?} (is this {what} file?)"),
+            ))
+        }
     }
-    match doc.get("version").and_then(Value::as_u64) {
-        Some(v) if v == version => Ok(()),
-        Some(v) => Err(bad(
+    match doc.get("version") {
+        Some(v) if v.as_u64() == Some(version) => Ok(()),
+        Some(v) if v.as_u64().is_some() => Err(bad(
             "version",
             &format!(
                 "this emkit reads version {version}, the file has version {v}; use a matching emkit"
             ),
         )),
-        None => Err(bad("version", "missing or not a whole number")),
+        Some(v) => Err(bad(
+            "version",
+            &format!("must be a whole number ({version}), found {}", short(v)),
+        )),
+        None => Err(bad("version", &format!("missing; expected {version}"))),
     }
 }
 
@@ -202,11 +242,18 @@ pub(crate) fn feature_names(v: Option<Value>, d: usize) -> Result<Option<Vec<Str
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => {
-            let names: Option<Vec<String>> = items
+            let names = items
                 .iter()
-                .map(|v| v.as_str().map(str::to_owned))
-                .collect();
-            let names = names.ok_or_else(|| bad("feature_names", "must be a list of strings"))?;
+                .enumerate()
+                .map(|(i, v)| {
+                    v.as_str().map(str::to_owned).ok_or_else(|| {
+                        bad(
+                            &format!("feature_names[{i}]"),
+                            &format!("must be a string (a column name), found {}", short(v)),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<String>>>()?;
             if names.len() != d {
                 return Err(bad(
                     "feature_names",
@@ -215,22 +262,62 @@ pub(crate) fn feature_names(v: Option<Value>, d: usize) -> Result<Option<Vec<Str
             }
             Ok(Some(names))
         }
-        Some(_) => Err(bad("feature_names", "must be a list of strings")),
+        Some(other) => Err(bad(
+            "feature_names",
+            &format!(
+                "must be a list of strings (one per feature), found {}",
+                short(&other)
+            ),
+        )),
     }
 }
 
 /// The `covariance_type` field.
 pub(crate) fn covariance_type(doc: &Map<String, Value>) -> Result<CovarianceType> {
-    doc.get("covariance_type")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
+    match doc.get("covariance_type") {
+        None => Err(bad(
+            "covariance_type",
+            "missing; expected full, tied, diag or spherical",
+        )),
+        Some(Value::String(s)) => s.parse().map_err(|_| {
             bad(
                 "covariance_type",
-                "missing; expected full, tied, diag or spherical",
+                &format!("must be full, tied, diag or spherical, found {s:?}"),
             )
-        })?
-        .parse()
-        .map_err(|_| bad("covariance_type", "must be full, tied, diag or spherical"))
+        }),
+        Some(other) => Err(bad(
+            "covariance_type",
+            &format!(
+                "must be full, tied, diag or spherical, found {}",
+                short(other)
+            ),
+        )),
+    }
+}
+
+/// A whole-number field, when present and valid.
+pub(crate) fn count(doc: &Map<String, Value>, key: &str) -> Option<usize> {
+    doc.get(key)?.as_u64()?.try_into().ok()
+}
+
+/// The same error with its field renamed by `f`; errors that name no field pass through.
+pub(crate) fn refield(err: Error, f: impl FnOnce(&str) -> String) -> Error {
+    match err {
+        Error::InvalidModel { field, problem } => Error::InvalidModel {
+            field: f(&field),
+            problem,
+        },
+        other => other,
+    }
+}
+
+/// A field named by the mixture model, as the file spells it: a tied covariance is one
+/// matrix, `covariances`, where the model counts it as block `[0]`.
+pub(crate) fn covariance_field(kind: CovarianceType, field: &str) -> String {
+    match field.strip_prefix("covariances[0]") {
+        Some(rest) if kind == CovarianceType::Tied => format!("covariances{rest}"),
+        _ => field.to_string(),
+    }
 }
 
 /// Rows of `w` values as nested JSON lists.
@@ -259,8 +346,18 @@ pub(crate) fn covariances_from_json(
 ) -> Result<Covariances> {
     Ok(match kind {
         CovarianceType::Full => {
-            let Some(Value::Array(items)) = cov else {
-                return Err(bad("covariances", "missing or not a list of matrices"));
+            let items = match cov {
+                Some(Value::Array(items)) => items,
+                Some(other) => {
+                    return Err(bad(
+                        "covariances",
+                        &format!(
+                            "must be a list of {k} matrices ({d} x {d}), found {}",
+                            short(other)
+                        ),
+                    ))
+                }
+                None => return Err(bad("covariances", "missing; expected a list of matrices")),
             };
             if items.len() != k {
                 return Err(bad(
@@ -278,10 +375,22 @@ pub(crate) fn covariances_from_json(
         CovarianceType::Tied => Covariances::Tied(square(cov, "covariances", d)?),
         CovarianceType::Diagonal => {
             let rows = matrix(cov, "covariances")?;
-            if rows.len() != k || rows.iter().any(|r| r.len() != d) {
+            if rows.len() != k {
                 return Err(bad(
                     "covariances",
-                    &format!("must be {k} rows of {d} variances"),
+                    &format!(
+                        "has {} rows, expected {k} (one row of {d} variances per component)",
+                        rows.len()
+                    ),
+                ));
+            }
+            if let Some(i) = rows.iter().position(|r| r.len() != d) {
+                return Err(bad(
+                    &format!("covariances[{i}]"),
+                    &format!(
+                        "has {} variances, expected {d} (one per feature)",
+                        rows[i].len()
+                    ),
                 ));
             }
             Covariances::Diagonal(rows.concat())
@@ -306,23 +415,55 @@ pub(crate) fn bad(field: &str, problem: &str) -> Error {
     }
 }
 
+/// At most this many characters of a JSON value are shown in a message.
+const MAX_SHOWN_CHARS: usize = 40;
+
+/// A JSON value as text, shortened when long.
+pub(crate) fn short(v: &Value) -> String {
+    let text = v.to_string();
+    if text.chars().count() <= MAX_SHOWN_CHARS {
+        text
+    } else {
+        let head: String = text.chars().take(MAX_SHOWN_CHARS).collect();
+        format!("{head}...")
+    }
+}
+
 pub(crate) fn numbers(v: Option<&Value>, field: &str) -> Result<Vec<f64>> {
-    let Some(Value::Array(items)) = v else {
-        return Err(bad(field, "missing or not a list of numbers"));
+    let items = match v {
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(bad(
+                field,
+                &format!("must be a list of numbers, found {}", short(other)),
+            ))
+        }
+        None => return Err(bad(field, "missing; expected a list of numbers")),
     };
     items
         .iter()
         .enumerate()
         .map(|(i, x)| {
-            x.as_f64()
-                .ok_or_else(|| bad(&format!("{field}[{i}]"), "is not a number"))
+            x.as_f64().ok_or_else(|| {
+                bad(
+                    &format!("{field}[{i}]"),
+                    &format!("must be a number, found {}", short(x)),
+                )
+            })
         })
         .collect()
 }
 
 pub(crate) fn matrix(v: Option<&Value>, field: &str) -> Result<Vec<Vec<f64>>> {
-    let Some(Value::Array(items)) = v else {
-        return Err(bad(field, "missing or not a list of rows"));
+    let items = match v {
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(bad(
+                field,
+                &format!("must be a list of rows of numbers, found {}", short(other)),
+            ))
+        }
+        None => return Err(bad(field, "missing; expected a list of rows of numbers")),
     };
     let rows: Vec<Vec<f64>> = items
         .iter()
@@ -331,7 +472,10 @@ pub(crate) fn matrix(v: Option<&Value>, field: &str) -> Result<Vec<Vec<f64>>> {
         .collect::<Result<_>>()?;
     if let Some(first) = rows.first() {
         if first.is_empty() {
-            return Err(bad(field, "rows must not be empty"));
+            return Err(bad(
+                &format!("{field}[0]"),
+                "is empty; every row needs at least one value",
+            ));
         }
         if let Some(i) = rows.iter().position(|r| r.len() != first.len()) {
             return Err(bad(
@@ -346,7 +490,302 @@ pub(crate) fn matrix(v: Option<&Value>, field: &str) -> Result<Vec<Vec<f64>>> {
 fn square(v: Option<&Value>, field: &str, d: usize) -> Result<Vec<f64>> {
     let rows = matrix(v, field)?;
     if rows.len() != d || rows.iter().any(|r| r.len() != d) {
-        return Err(bad(field, &format!("must be a {d} x {d} matrix")));
+        let width = rows.first().map_or(0, Vec::len);
+        return Err(bad(
+            field,
+            &format!(
+                "must be a {d} x {d} matrix (d = {d} features), found {} x {width}",
+                rows.len()
+            ),
+        ));
     }
     Ok(rows.concat())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A two-component model in `d = 2` of each covariance type, as a JSON document.
+    fn doc(kind: CovarianceType) -> Value {
+        let covariances = match kind {
+            CovarianceType::Full => Covariances::Full(vec![1.0, 0.2, 0.2, 2.0, 0.5, 0.0, 0.0, 0.5]),
+            CovarianceType::Tied => Covariances::Tied(vec![1.0, 0.3, 0.3, 1.0]),
+            CovarianceType::Diagonal => Covariances::Diagonal(vec![1.0, 2.0, 3.0, 4.0]),
+            CovarianceType::Spherical => Covariances::Spherical(vec![1.0, 2.0]),
+        };
+        let model =
+            GaussianMixture::new(vec![0.25, 0.75], vec![0.0, 1.0, 5.0, 6.0], 2, covariances)
+                .unwrap();
+        let mut file = MixtureFile::new(model);
+        file.feature_names = Some(vec!["a".into(), "b".into()]);
+        file.to_json()
+    }
+
+    /// The field and the message of loading `v`, which must fail.
+    fn fault(v: Value) -> (String, String) {
+        match MixtureFile::from_json(v) {
+            Err(e @ Error::InvalidModel { .. }) => {
+                let shown = e.to_string();
+                assert!(!shown.contains('\n'), "{shown}");
+                let Error::InvalidModel { field, .. } = e else {
+                    unreachable!()
+                };
+                (field, shown)
+            }
+            other => panic!("expected InvalidModel, got {other:?}"),
+        }
+    }
+
+    fn remove(v: &mut Value, key: &str) {
+        v.as_object_mut().unwrap().remove(key);
+    }
+
+    fn edit(kind: CovarianceType, f: impl FnOnce(&mut Value)) -> Value {
+        let mut v = doc(kind);
+        f(&mut v);
+        v
+    }
+
+    #[test]
+    fn every_covariance_type_round_trips() {
+        for kind in CovarianceType::ALL {
+            let file = MixtureFile::from_json(doc(kind)).unwrap();
+            assert_eq!(file.to_json(), doc(kind), "{kind}");
+        }
+    }
+
+    #[test]
+    fn each_error_names_the_field_at_fault() {
+        use CovarianceType::*;
+        let cases: Vec<(Value, &str, &str)> = vec![
+            (
+                edit(Full, |v| v["format"] = json!(3)),
+                "format",
+                "must be the string",
+            ),
+            (
+                edit(Full, |v| drop(v.as_object_mut().unwrap().remove("format"))),
+                "format",
+                "missing",
+            ),
+            (
+                edit(Full, |v| v["version"] = json!("1")),
+                "version",
+                "whole number",
+            ),
+            (
+                edit(Full, |v| v["version"] = json!(7)),
+                "version",
+                "version 7",
+            ),
+            (
+                edit(Full, |v| v["covariance_type"] = json!(1)),
+                "covariance_type",
+                "found 1",
+            ),
+            (
+                edit(Full, |v| v["weights"] = json!([])),
+                "weights",
+                "at least one component",
+            ),
+            (
+                edit(Full, |v| v["weights"] = json!({"a": 1})),
+                "weights",
+                "list of numbers",
+            ),
+            (
+                edit(Full, |v| v["weights"][1] = json!(null)),
+                "weights[1]",
+                "must be a number",
+            ),
+            (
+                edit(Full, |v| {
+                    v["weights"] = json!([0.5, -0.5, 1.0]);
+                    remove(v, "n_components");
+                }),
+                "means",
+                "3 weights",
+            ),
+            // n_components sides with the means: the weights are wrong.
+            (
+                edit(Full, |v| v["weights"] = json!([0.2, 0.3, 0.5])),
+                "weights",
+                "n_components is 2",
+            ),
+            (
+                edit(Full, |v| v["weights"] = json!([1.5, -0.5])),
+                "weights[1]",
+                ">= 0",
+            ),
+            (
+                edit(Full, |v| v["weights"] = json!([0.5, 0.6])),
+                "weights",
+                "sum to 1",
+            ),
+            (
+                edit(Full, |v| v["means"] = json!(2)),
+                "means",
+                "list of rows",
+            ),
+            (
+                edit(Full, |v| v["means"][0] = json!([])),
+                "means[0]",
+                "is empty",
+            ),
+            (
+                edit(Full, |v| v["means"][1] = json!([1.0])),
+                "means[1]",
+                "has 1 values",
+            ),
+            (
+                edit(Full, |v| v["means"][1][0] = json!("x")),
+                "means[1][0]",
+                "must be a number",
+            ),
+            (
+                edit(Full, |v| v["n_components"] = json!(3)),
+                "n_components",
+                "is 3",
+            ),
+            (
+                edit(Full, |v| v["n_features"] = json!(1)),
+                "n_features",
+                "is 1",
+            ),
+            (
+                edit(Full, |v| v["covariances"] = json!(1.0)),
+                "covariances",
+                "list of 2 matrices",
+            ),
+            (
+                edit(Full, |v| {
+                    drop(v.as_object_mut().unwrap().remove("covariances"))
+                }),
+                "covariances",
+                "missing",
+            ),
+            (
+                edit(Full, |v| v["covariances"][1] = json!([[1.0]])),
+                "covariances[1]",
+                "2 x 2",
+            ),
+            (
+                edit(Full, |v| v["covariances"][1][0][1] = json!(0.4)),
+                "covariances[1]",
+                "symmetric",
+            ),
+            (
+                edit(Full, |v| {
+                    v["covariances"][0] = json!([[1.0, 2.0], [2.0, 1.0]])
+                }),
+                "covariances[0]",
+                "positive definite",
+            ),
+            // One tied matrix: `covariances`, not `covariances[0]`.
+            (
+                edit(Tied, |v| v["covariances"][0][1] = json!(0.1)),
+                "covariances",
+                "symmetric",
+            ),
+            (
+                edit(Tied, |v| v["covariances"] = json!([[1.0, 2.0], [2.0, 1.0]])),
+                "covariances",
+                "positive definite",
+            ),
+            (
+                edit(Tied, |v| v["covariances"] = json!([[1.0]])),
+                "covariances",
+                "2 x 2",
+            ),
+            (
+                edit(Diagonal, |v| v["covariances"][1] = json!([1.0])),
+                "covariances[1]",
+                "has 1 values",
+            ),
+            (
+                edit(Diagonal, |v| v["covariances"] = json!([[1.0, 2.0]])),
+                "covariances",
+                "has 1 rows",
+            ),
+            (
+                edit(Diagonal, |v| v["covariances"][1][1] = json!(0.0)),
+                "covariances[1]",
+                "positive definite",
+            ),
+            (
+                edit(Spherical, |v| v["covariances"] = json!([1.0])),
+                "covariances",
+                "2 variances",
+            ),
+            (
+                edit(Spherical, |v| v["covariances"][0] = json!(-1.0)),
+                "covariances[0]",
+                "positive definite",
+            ),
+            (
+                edit(Full, |v| v["feature_names"] = json!("a,b")),
+                "feature_names",
+                "list of strings",
+            ),
+            (
+                edit(Full, |v| v["feature_names"][1] = json!(2)),
+                "feature_names[1]",
+                "must be a string",
+            ),
+            (
+                edit(Full, |v| v["feature_names"] = json!(["a"])),
+                "feature_names",
+                "1 names for 2",
+            ),
+            (
+                edit(Full, |v| v["anomaly_threshold"] = json!([1])),
+                "anomaly_threshold",
+                "finite number",
+            ),
+        ];
+        for (v, field, says) in cases {
+            let (got, shown) = fault(v);
+            assert_eq!(got, field, "{shown}");
+            assert!(shown.contains(says), "{field}: {shown} should say {says:?}");
+        }
+    }
+
+    #[test]
+    fn bad_json_is_named_as_the_document() {
+        for text in ["", "{", "[1, 2]", "null", "{\"format\": 1e999}"] {
+            match MixtureFile::from_json_str(text) {
+                Err(Error::InvalidModel { field, .. }) => assert_eq!(field, "(document)", "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// A claimed count of any size or kind is compared, never allocated:
+        /// anything but the true count names its field.
+        #[test]
+        fn any_claimed_count_is_checked(
+            claim in proptest::prop_oneof![
+                proptest::strategy::Just(json!(0)),
+                proptest::strategy::Just(json!(u64::MAX)),
+                proptest::strategy::Just(json!(-1)),
+                proptest::strategy::Just(json!(1e300)),
+                proptest::strategy::Just(json!(2.0)),
+                proptest::strategy::Strategy::prop_map(proptest::prelude::any::<u64>(), |n| json!(n)),
+            ],
+            key in proptest::sample::select(vec!["n_components", "n_features"]),
+        ) {
+            let v = edit(CovarianceType::Diagonal, |v| v[key] = claim.clone());
+            let truth = claim.as_u64() == Some(2);
+            match MixtureFile::from_json(v) {
+                Ok(_) => proptest::prop_assert!(truth),
+                Err(Error::InvalidModel { field, .. }) => {
+                    proptest::prop_assert!(!truth);
+                    proptest::prop_assert_eq!(field, key);
+                }
+                Err(other) => proptest::prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
 }

@@ -186,6 +186,15 @@ pub fn read_npy<R: Read>(mut reader: R) -> Result<Table> {
     Ok(Table { names, data })
 }
 
+/// The error for a structured (record) dtype: what it is and how to convert it.
+fn structured() -> Error {
+    npy(
+        "structured (record) dtypes, with named fields, are not supported; convert the array to \
+         plain floats and save that, e.g. \
+         numpy.save(path, numpy.lib.recfunctions.structured_to_unstructured(a).astype('f8'))",
+    )
+}
+
 fn npy(problem: impl Into<String>) -> Error {
     Error::Npy {
         problem: problem.into(),
@@ -251,6 +260,9 @@ impl Dtype {
         let mut chars = rest.chars();
         let code = chars.next().ok_or_else(unsupported)?;
         let size = chars.as_str();
+        if code == 'V' {
+            return Err(structured());
+        }
         if code == 'O' {
             return Err(npy(
                 "object arrays (dtype 'O') are not supported; save a numeric array, e.g. \
@@ -348,7 +360,18 @@ fn parse_header(text: &str) -> Result<Header> {
             "the header is malformed ({why}); the file is damaged or was not written by numpy"
         ))
     };
-    let value = parser.value().map_err(bad)?;
+    let value = parser.value().map_err(|why| {
+        // A record dtype this parser does not follow is still a record dtype.
+        let descr = text.find("descr").map(|at| {
+            text[at + "descr".len()..]
+                .trim_start_matches(|c: char| matches!(c, '\'' | '"' | ':') || c.is_whitespace())
+        });
+        if descr.is_some_and(|rest| rest.starts_with(['[', '{'])) {
+            structured()
+        } else {
+            bad(why)
+        }
+    })?;
     parser.skip_ws();
     // numpy pads with spaces and ends with a newline; tolerate stray NUL padding too.
     if !parser
@@ -371,15 +394,13 @@ fn parse_header(text: &str) -> Result<Header> {
             .map(|(_, v)| v)
             .ok_or_else(|| bad(format!("the key '{key}' is missing")))
     };
-    let dtype =
-        match get("descr")? {
-            Value::Str(s) => Dtype::parse(s)?,
-            Value::Seq(_) => return Err(npy(
-                "structured arrays (with named fields) are not supported; save a plain numeric \
-                 2-D array, e.g. numpy.column_stack of the fields",
-            )),
-            _ => return Err(bad("'descr' is not a string".into())),
-        };
+    let dtype = match get("descr")? {
+        Value::Str(s) => Dtype::parse(s)?,
+        // A list of fields, or a dict of names, formats and offsets (numpy's form for
+        // padded or aligned records).
+        Value::Seq(_) | Value::Dict(_) => return Err(structured()),
+        _ => return Err(bad("'descr' is not a string".into())),
+    };
     let fortran_order = match get("fortran_order")? {
         Value::Bool(b) => *b,
         _ => return Err(bad("'fortran_order' is not True or False".into())),
@@ -438,7 +459,7 @@ impl Parser<'_> {
         match self.bump() {
             Some(c) if c == want => Ok(()),
             Some(c) => Err(format!(
-                "expected '{want}' but found '{c}' at byte {}",
+                "expected '{want}' but found {c:?} at byte {}",
                 self.pos - 1
             )),
             None => Err(format!("expected '{want}' but the header ended")),
@@ -471,7 +492,7 @@ impl Parser<'_> {
                     word => Err(format!("unexpected word '{word}' at byte {start}")),
                 }
             }
-            c => Err(format!("unexpected '{c}' at byte {}", self.pos)),
+            c => Err(format!("unexpected {c:?} at byte {}", self.pos)),
         }
     }
 
@@ -539,7 +560,7 @@ impl Parser<'_> {
                 Some(c) if c == close => {}
                 Some(c) => {
                     return Err(format!(
-                        "expected ',' or '{close}' but found '{c}' at byte {}",
+                        "expected ',' or '{close}' but found {c:?} at byte {}",
                         self.pos
                     ))
                 }
@@ -562,7 +583,7 @@ impl Parser<'_> {
                 Some('\'' | '"') => {}
                 Some(c) => {
                     return Err(format!(
-                        "expected a key in quotes at byte {}, found '{c}'",
+                        "expected a key in quotes at byte {}, found {c:?}",
                         self.pos
                     ))
                 }
@@ -572,7 +593,7 @@ impl Parser<'_> {
             self.expect(':')?;
             let value = self.value()?;
             if entries.iter().any(|(k, _)| *k == key) {
-                return Err(format!("the key '{key}' appears twice"));
+                return Err(format!("the key {key:?} appears twice"));
             }
             entries.push((key, value));
             self.skip_ws();
@@ -583,7 +604,7 @@ impl Parser<'_> {
                 Some('}') => {}
                 Some(c) => {
                     return Err(format!(
-                        "expected ',' or '}}' but found '{c}' at byte {}",
+                        "expected ',' or '}}' but found {c:?} at byte {}",
                         self.pos
                     ))
                 }
@@ -807,9 +828,32 @@ mod tests {
         }
         let problem = npy_problem(read_npy(&file("|O", false, "(1,)", &[0; 8])[..]));
         assert!(problem.contains("object arrays"), "{problem}");
-        let dict = "{'descr': [('a', '<f8'), ('b', '<i4')], 'fortran_order': False, 'shape': (1,)}";
-        let problem = npy_problem(read_npy(&npy_bytes(1, dict, &[0; 12])[..]));
-        assert!(problem.contains("structured arrays"), "{problem}");
+    }
+
+    #[test]
+    fn structured_dtypes_say_how_to_convert() {
+        for descr in [
+            "[('a', '<f8'), ('b', '<i4')]",
+            "[('a', '<f8', (2,)), ('b', [('c', '|u1')])]",
+            // numpy's form for aligned or padded records.
+            "{'names': ['a', 'b'], 'formats': ['<f8', '<i4'], 'offsets': [0, 8], 'itemsize': 16, \
+             'aligned': True}",
+            "'|V16'",
+            // Something this parser does not follow, still a record dtype.
+            "[('a', '<f8', -1)]",
+        ] {
+            let dict = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': (1,)}}");
+            let problem = npy_problem(read_npy(&npy_bytes(1, &dict, &[0; 16])[..]));
+            assert!(
+                problem.contains("structured (record) dtypes"),
+                "{descr}: {problem}"
+            );
+            assert!(
+                problem.contains("structured_to_unstructured(a).astype('f8')"),
+                "{problem}"
+            );
+            assert!(!problem.contains("malformed"), "{problem}");
+        }
     }
 
     #[test]
@@ -892,5 +936,73 @@ mod tests {
             t.data.row(7),
             &[3.5, (n + 7) as f64 * 0.5, (2 * n + 7) as f64 * 0.5]
         );
+    }
+
+    /// Sizes a header may claim: zero, small, and the edges of every width.
+    fn claimed_size() -> impl proptest::strategy::Strategy<Value = u64> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(0u64),
+            1u64..5,
+            Just(u64::from(u32::MAX)),
+            Just(1 << 40),
+            Just((isize::MAX as u64) / 8 + 1),
+            Just(u64::MAX / 2),
+            Just(u64::MAX),
+            any::<u64>(),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// Whatever shape a header claims, the reader reads what is there: an
+        /// array of that shape when the data is all there, else an error, and
+        /// never an allocation of the claimed size.
+        #[test]
+        fn any_claimed_shape_reads_or_fails_by_the_data(
+            rows in claimed_size(),
+            cols in claimed_size(),
+            two_d in proptest::bool::ANY,
+            fortran in proptest::bool::ANY,
+            have in 0usize..40,
+        ) {
+            let data = le_f64(&(0..have).map(|i| i as f64).collect::<Vec<_>>());
+            let shape = if two_d { format!("({rows}, {cols})") } else { format!("({rows},)") };
+            let result = read_npy(&file("<f8", fortran, &shape, &data)[..]);
+            let want = if two_d { rows.checked_mul(cols) } else { Some(rows) };
+            let n_cols = if two_d { cols } else { 1 };
+            match want {
+                Some(n) if rows > 0 && n_cols > 0 && n <= have as u64 => {
+                    let t = result.unwrap();
+                    proptest::prop_assert_eq!(t.data.n_rows() as u64, rows);
+                    proptest::prop_assert_eq!(t.data.n_cols() as u64, n_cols);
+                }
+                _ => {
+                    let problem = npy_problem(result);
+                    proptest::prop_assert!(
+                        problem.contains("no rows")
+                            || problem.contains("no columns")
+                            || problem.contains("too large")
+                            || problem.contains("ends after"),
+                        "{}", problem
+                    );
+                }
+            }
+        }
+
+        /// A header length field of any value: refused, truncated or read.
+        #[test]
+        fn any_header_length_is_handled(len in proptest::prelude::any::<u32>(), major in 1u8..4) {
+            let mut bytes = MAGIC.to_vec();
+            bytes.extend([major, 0]);
+            if major == 1 {
+                bytes.extend((len as u16).to_le_bytes());
+            } else {
+                bytes.extend(len.to_le_bytes());
+            }
+            bytes.extend(b"{'descr': '<f8', 'fortran_order': False, 'shape': (1,)}");
+            let _ = npy_problem(read_npy(&bytes[..]));
+        }
     }
 }
