@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
 use clap::Args;
-use emkit::io::{read_csv, read_table, MixtureFile, Table};
+use std::sync::OnceLock;
+
+use emkit::io::{read_csv_with, read_table_with, CsvOptions, MixtureFile, Table};
 use emkit::{CovarianceType, GaussianMixture, GaussianMixtureBuilder, Init};
 
 pub use crate::output::{check_output_path, check_paths, print_line, write_atomic, write_output};
@@ -73,7 +75,19 @@ pub fn read_data(path: &Path, columns: Option<&[String]>) -> Result<Table> {
     if path != Path::new("-") && !path.exists() {
         return Err(input_error(format!("{name}: no such file; check the path")));
     }
-    read_table(path, columns).map_err(|e| read_error(&name, e))
+    read_table_with(path, columns, csv_options()).map_err(|e| read_error(&name, e))
+}
+
+/// The layout of CSV input (`--no-header`, `--delimiter`), set once at start.
+static CSV_OPTIONS: OnceLock<CsvOptions> = OnceLock::new();
+
+/// Sets the layout of every CSV input of this run (from the global flags).
+pub fn set_csv_options(options: CsvOptions) {
+    let _ = CSV_OPTIONS.set(options);
+}
+
+fn csv_options() -> &'static CsvOptions {
+    CSV_OPTIONS.get_or_init(CsvOptions::default)
 }
 
 /// A reader's error as the user's input error, prefixed by the file name.
@@ -140,7 +154,7 @@ pub fn read_data_for_features(
             .read_to_end(&mut bytes)
             .map_err(|e| input_error(format!("{name}: cannot read: {e}")))?;
         let by_name = choose(csv_header(&bytes[..]))?;
-        let table = read_csv(&bytes[..], by_name.as_deref().or(columns))
+        let table = read_csv_with(&bytes[..], by_name.as_deref().or(columns), csv_options())
             .map_err(|e| read_error(&name, e))?;
         (table, by_name.is_none())
     } else {
@@ -182,10 +196,15 @@ fn is_npy(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
 }
 
-/// The header row of a CSV source, if it can be read.
+/// The header row of a CSV source, if it has one and it can be read.
 fn csv_header(source: impl Read) -> Option<Vec<String>> {
+    let options = csv_options();
+    if !options.has_header {
+        return None;
+    }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
+        .delimiter(options.delimiter)
         .from_reader(source);
     let mut record = csv::StringRecord::new();
     reader.read_record(&mut record).ok()?;

@@ -33,6 +33,14 @@ struct Cli {
     /// before anything large is allocated.
     #[arg(long, global = true, value_name = "SIZE", value_parser = emkit::memory::parse_size)]
     max_memory: Option<emkit::MemoryLimit>,
+    /// CSV input has no header row: every line is data and the columns are
+    /// named x0, x1, ... (as the columns of a .npy array are).
+    #[arg(long, global = true)]
+    no_header: bool,
+    /// The character between the fields of CSV input: , (the default), ;, |,
+    /// tab or space.
+    #[arg(long, global = true, value_name = "CHAR", value_parser = emkit::io::parse_delimiter)]
+    delimiter: Option<u8>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -88,6 +96,14 @@ pub fn run() -> ExitCode {
     if let Some(limit) = cli.max_memory {
         emkit::memory::set_default_limit(limit);
     }
+    let mut csv = emkit::io::CsvOptions {
+        has_header: !cli.no_header,
+        ..Default::default()
+    };
+    if let Some(d) = cli.delimiter {
+        csv.delimiter = d;
+    }
+    common::set_csv_options(csv);
     // Unoptimised (debug) builds of the block kernels take about 3 MB of
     // stack, more than rayon's 2 MiB default for its workers; 16 MiB is only
     // address space until used. The thread count still follows RAYON_NUM_THREADS.

@@ -620,9 +620,9 @@ fn cases() -> Vec<Case> {
             &["round"],
         ),
         case(
-            "hmm fit sym.csv --states 2 --emission categorical --n-symbols 3",
+            "hmm fit sym.csv --states 2 --emission categorical --n-symbols 2",
             2,
-            &["sym.csv", "symbol"],
+            &["sym.csv", "row 4", "symbol 2", "0..1"],
         ),
         case("hmm sample hm.json -n 0", 2, &["--n-samples", "at least 1"]),
         case("frobnicate x.csv", 2, &["frobnicate"]),
@@ -769,4 +769,81 @@ fn a_closed_stdout_ends_every_command_quietly() {
 #[cfg(unix)]
 fn libc_sigpipe() -> i32 {
     13
+}
+
+/// The fixes the messages name do work: `--no-header`, `--delimiter`,
+/// `--covariance diag` for wide data, `--max-memory` to allow more, and
+/// columns by position when a file has none of the model's names.
+#[test]
+fn the_fixes_the_messages_name_work() {
+    let f = Fixture::new();
+    bad_files(&f);
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = f.command(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let j = json(&[
+        "fit",
+        "numbers.csv",
+        "-k",
+        "1",
+        "--no-header",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(j["feature_names"], serde_json::json!(["x0", "x1"]));
+    assert_eq!(j["n_samples"], 3, "the first line is data");
+    let j = json(&[
+        "fit",
+        "tab.tsv",
+        "-k",
+        "1",
+        "--delimiter",
+        "tab",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(j["feature_names"], serde_json::json!(["a", "b"]));
+    let j = json(&[
+        "fit",
+        "semi.csv",
+        "-k",
+        "1",
+        "--delimiter",
+        ";",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(j["n_samples"], 2);
+    let j = json(&[
+        "fit",
+        "wide.csv",
+        "-k",
+        "1",
+        "--covariance",
+        "diag",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(j["n_features"], 30_000);
+    let out = f
+        .command(&["sample", "m.json", "-n", "3", "--max-memory", "none"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // None of the model's names: the columns by position, said on stderr.
+    let mut renamed = fs::read_to_string(f.path("x.csv")).unwrap();
+    let first = renamed.find('\n').unwrap();
+    renamed.replace_range(..first, "a,b,c,d");
+    f.write("renamed.csv", renamed.as_bytes());
+    let by_name = f.command(&["score", "m.json", "x.csv"]).output().unwrap();
+    let by_position = f
+        .command(&["score", "m.json", "renamed.csv"])
+        .output()
+        .unwrap();
+    assert!(by_position.status.success(), "{by_position:?}");
+    assert_eq!(by_name.stdout, by_position.stdout, "the same columns");
+    let note = String::from_utf8_lossy(&by_position.stderr);
+    assert!(note.contains("by position"), "{note}");
 }
