@@ -70,19 +70,28 @@ pub fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
-/// The standard stream a path names, if any.
+/// The standard stream a path names, if any (`-` is standard output).
 fn std_stream(path: &Path) -> Option<Target> {
     match path.to_str()? {
-        "/dev/stdout" | "/dev/fd/1" | "/proc/self/fd/1" => Some(Target::Stdout),
+        "-" | "/dev/stdout" | "/dev/fd/1" | "/proc/self/fd/1" => Some(Target::Stdout),
         "/dev/stderr" | "/dev/fd/2" | "/proc/self/fd/2" => Some(Target::Stderr),
         _ => None,
     }
+}
+
+/// A path that names one of this process's open files (`/dev/fd/3`, a shell's
+/// `>(...)`): its "link" is no path to follow, so it is written in place.
+fn open_descriptor(path: &Path) -> bool {
+    path.starts_with("/dev/fd") || path.starts_with("/proc/self/fd")
 }
 
 /// How `path` is written; fails for folders, block devices and missing folders.
 fn target(path: &Path) -> Result<Target> {
     if let Some(t) = std_stream(path) {
         return Ok(t);
+    }
+    if open_descriptor(path) {
+        return Ok(Target::Direct(path.to_path_buf()));
     }
     let resolved = resolve_links(path)?;
     let shown = path.display();
@@ -147,10 +156,11 @@ fn identity(path: &Path) -> Option<Identity> {
         Some(_) => return Some(Identity::Stream("standard error")),
         None => {}
     }
-    if path == Path::new("-") {
-        return None;
-    }
-    let resolved = resolve_links(path).ok()?;
+    let resolved = if open_descriptor(path) {
+        path.to_path_buf()
+    } else {
+        resolve_links(path).ok()?
+    };
     if let Ok(m) = fs::metadata(&resolved) {
         #[cfg(unix)]
         {
@@ -184,9 +194,11 @@ pub fn check_paths(inputs: &[Option<&Path>], outputs: &[(&str, Option<&Path>)]) 
             check_output_path(path)?;
         }
     }
+    // An input `-` is standard input, never the same file as an output.
     let inputs: Vec<(&Path, Identity)> = inputs
         .iter()
         .flatten()
+        .filter(|p| **p != Path::new("-"))
         .filter_map(|&p| identity(p).map(|id| (p, id)))
         .collect();
     // `--json` names no path: it is standard output.
