@@ -283,16 +283,20 @@ pub fn fit_error(name: &str, columns: &[String], e: emkit::Error) -> anyhow::Err
         emkit::Error::InvalidConfig { field, reason } => {
             return input_error(format!("{}: {reason}", flag_of(field)));
         }
-        emkit::Error::ValueTooLarge { row, column, value } => {
+        emkit::Error::ValueTooLarge {
+            row,
+            column,
+            value,
+            limit,
+        } => {
             let col = columns
                 .get(column)
                 .map_or_else(|| format!("number {}", column + 1), |c| format!("{c:?}"));
             return input_error(format!(
                 "{name}: data row {} (1-based), column {col} holds {value:e}, beyond the \
-                 ±{:e} a fit can square and sum; rescale that column (e.g. divide it by a \
-                 power of ten) before fitting",
+                 ±{limit:.1e} a fit of this data can square and sum; rescale that column \
+                 (e.g. divide it by a power of ten) before fitting",
                 row + 1,
-                emkit::MAX_FIT_MAGNITUDE
             ));
         }
         _ => {}

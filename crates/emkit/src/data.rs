@@ -74,16 +74,18 @@ impl<'a> DataRef<'a> {
         }
     }
 
-    /// [`check_finite`](Self::check_finite), and fails on the first value above
-    /// [`MAX_FIT_MAGNITUDE`] in magnitude ([`Error::ValueTooLarge`]).
+    /// [`check_finite`](Self::check_finite), and fails on the first value
+    /// beyond [`max_fit_magnitude`] for this shape ([`Error::ValueTooLarge`]).
     pub fn check_fittable(&self) -> Result<()> {
         self.check_finite()?;
-        match self.values.iter().position(|v| v.abs() > MAX_FIT_MAGNITUDE) {
+        let limit = max_fit_magnitude(self.n_rows, self.n_cols);
+        match self.values.iter().position(|v| v.abs() > limit) {
             None => Ok(()),
             Some(at) => Err(Error::ValueTooLarge {
                 row: at / self.n_cols.max(1),
                 column: at % self.n_cols.max(1),
                 value: self.values[at],
+                limit,
             }),
         }
     }
@@ -100,14 +102,18 @@ impl<'a> DataRef<'a> {
     }
 }
 
-/// The largest magnitude a fit accepts. Fits square differences of values and
-/// sum them over rows and features: with |x| ≤ 1e100 a sum of 4·x² over even
-/// 10^100 terms stays below f64::MAX (1.8e308), while values near 1e154 and
-/// above overflow in the first square. No measured quantity in sensible units
-/// comes near 1e100; data that does is refused, naming the cell, rather than
-/// fitted in scaled units whose covariances (1e300² and beyond) could not be
-/// reported in the original ones.
-pub const MAX_FIT_MAGNITUDE: f64 = 1e100;
+/// The largest magnitude a fit of `n_rows × n_cols` data accepts. A fit
+/// squares differences of values (at most twice the largest magnitude) and
+/// sums them over every row and feature; this keeps such a sum below a
+/// sixteenth of `f64::MAX`: `16 · n·d · (2·max)² ≤ f64::MAX`, about 1e152 for
+/// a few hundred values and 5e148 for a billion. Beyond it a square or a sum
+/// overflows to infinity. Data that large is refused, naming the cell, rather
+/// than fitted in scaled units: its covariances (1e300² and beyond) could not
+/// be reported in the original ones.
+pub fn max_fit_magnitude(n_rows: usize, n_cols: usize) -> f64 {
+    let cells = (n_rows as f64 * n_cols as f64).max(1.0);
+    (f64::MAX / (64.0 * cells)).sqrt()
+}
 
 /// An owned row-major matrix; see [`DataRef`].
 #[derive(Clone, Debug, PartialEq)]

@@ -39,11 +39,11 @@ pub enum Error {
         column: usize,
     },
     /// A value too large in magnitude to fit: its square, summed over the
-    /// data, would overflow a double.
+    /// data, would overflow a double ([`crate::max_fit_magnitude`]).
     #[error(
-        "row {row}, column {column} (0-based) is {value:e}, beyond the ±{limit:e} a fit can \
-         square and sum; rescale that column (e.g. divide it by a power of ten) before fitting",
-        limit = crate::data::MAX_FIT_MAGNITUDE
+        "row {row}, column {column} (0-based) is {value:e}, beyond the ±{limit:.1e} a fit of \
+         this data can square and sum; rescale that column (e.g. divide it by a power of ten) \
+         before fitting"
     )]
     ValueTooLarge {
         /// 0-based data row.
@@ -52,6 +52,8 @@ pub enum Error {
         column: usize,
         /// The value.
         value: f64,
+        /// The largest magnitude this data may hold.
+        limit: f64,
     },
     /// A request would need more memory than the limit allows.
     #[error(

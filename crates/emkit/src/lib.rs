@@ -59,7 +59,7 @@ pub mod memory;
 mod mixture;
 pub mod select;
 
-pub use data::{DataRef, Matrix, MAX_FIT_MAGNITUDE};
+pub use data::{max_fit_magnitude, DataRef, Matrix};
 pub use dist::gaussian::{CovarianceType, Covariances};
 pub use em::{EmConfig, FitReport, Monitor, RestartReport, StopReason, TraceEntry};
 pub use error::{Error, Result};
