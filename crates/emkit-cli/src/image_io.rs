@@ -127,6 +127,20 @@ fn decode_jpeg(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
              about 100 million pixels"
         ));
     }
+    // Past the end of its scan data the decoder fills every block it did not
+    // get with grey, for as many pixels as the header claims; a file far
+    // smaller than its pixels can be coded in is cut or damaged, and decoding
+    // it would only spend time on grey.
+    if let Some(needed) = min_coded_bytes(bytes) {
+        if (bytes.len() as u64) < needed {
+            return Err(format!(
+                "cannot decode the JPEG image: {} bytes cannot hold the {width} x {height} \
+                 pixels its header claims (at least {needed} are needed), so the file is \
+                 truncated or damaged; export it again",
+                bytes.len()
+            ));
+        }
+    }
     let pixels = decoder.decode().map_err(|e| corrupt(&e))?;
     // Every pixel can be there with the end-of-image marker cut off; that is
     // still a truncated file. The last scan (SOS) must be followed by EOI:
@@ -142,6 +156,57 @@ fn decode_jpeg(bytes: &[u8]) -> std::result::Result<RgbImage, String> {
     let (w, h) = (width as u32, height as u32);
     RgbImage::from_raw(w, h, pixels)
         .ok_or_else(|| corrupt(&"the decoder gave fewer pixels than the image has"))
+}
+
+/// The fewest bytes a Huffman-coded JPEG needs for the frame its SOF header
+/// declares: every 8 × 8 block of every component is coded with at least one
+/// bit (a Huffman code is never shorter, and the first DC scan of a
+/// progressive file codes every block too). `None` when no frame header is
+/// found before the first scan (the decoder judges such a file).
+fn min_coded_bytes(bytes: &[u8]) -> Option<u64> {
+    let mut at = 2;
+    loop {
+        if *bytes.get(at)? != 0xff {
+            return None;
+        }
+        let marker = *bytes.get(at + 1)?;
+        match marker {
+            // Fill bytes, and markers without a length.
+            0xff => at += 1,
+            0x01 | 0xd0..=0xd8 => at += 2,
+            0xda => return None,
+            // SOF0-3, 5-7, 9-11, 13-15 (0xc4 DHT, 0xc8 JPG, 0xcc DAC are not frames).
+            0xc0..=0xcf if !matches!(marker, 0xc4 | 0xc8 | 0xcc) => {
+                let sof = bytes.get(at + 4..)?;
+                let height = u64::from(u16::from_be_bytes([*sof.get(1)?, *sof.get(2)?]));
+                let width = u64::from(u16::from_be_bytes([*sof.get(3)?, *sof.get(4)?]));
+                let n = usize::from(*sof.get(5)?);
+                let sampling: Vec<(u64, u64)> = (0..n)
+                    .map(|c| {
+                        sof.get(7 + 3 * c)
+                            .map(|&hv| (u64::from(hv >> 4), u64::from(hv & 15)))
+                    })
+                    .collect::<Option<_>>()?;
+                let h_max = sampling.iter().map(|s| s.0).max()?;
+                let v_max = sampling.iter().map(|s| s.1).max()?;
+                if h_max == 0 || v_max == 0 {
+                    return None;
+                }
+                let blocks: u64 = sampling
+                    .iter()
+                    .map(|&(h, v)| {
+                        (width * h).div_ceil(h_max).div_ceil(8)
+                            * (height * v).div_ceil(v_max).div_ceil(8)
+                    })
+                    .sum();
+                return Some(blocks.div_ceil(8));
+            }
+            _ => {
+                let len = u16::from_be_bytes([*bytes.get(at + 2)?, *bytes.get(at + 3)?]);
+                at += 2 + usize::from(len);
+            }
+        }
+    }
 }
 
 /// A decoder's message on one line, its runs of white space made single spaces.
@@ -308,6 +373,28 @@ mod tests {
             assert!(problem.contains("truncated"), "{cut}: {problem}");
             assert!(!problem.contains('\n'), "{problem}");
         }
+    }
+
+    #[test]
+    fn a_jpeg_far_smaller_than_its_pixels_is_refused_before_decoding() {
+        // The header of a real file claiming 16640 x 4108 pixels, the scan cut
+        // to a few bytes and closed by EOI (a fuzz input that took the
+        // decoder 47 s to fill with grey).
+        let mut jpeg = chelsea_jpeg();
+        let sof = jpeg.windows(2).position(|w| w == [0xff, 0xc0]).unwrap();
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0x10, 0x0c, 0x41, 0x00]);
+        let sos = jpeg.windows(2).rposition(|w| w == [0xff, 0xda]).unwrap();
+        jpeg.truncate(sos + 40);
+        jpeg.extend([0xff, 0xd9]);
+        let start = std::time::Instant::now();
+        let problem = decode_image(&jpeg).unwrap_err();
+        assert!(problem.contains("16640 x 4108"), "{problem}");
+        assert!(problem.contains("truncated"), "{problem}");
+        assert!(start.elapsed().as_secs() < 5);
+        // The real file needs far fewer bytes than it has.
+        let real = chelsea_jpeg();
+        assert!(min_coded_bytes(&real).unwrap() * 4 < real.len() as u64);
+        assert!(min_coded_bytes(&real).unwrap() > 0);
     }
 
     #[test]
