@@ -213,16 +213,10 @@ fn show_shape(shape: &[u64]) -> String {
 
 /// Reads until `buf` is full or the input ends; the number of bytes read.
 fn read_full<R: Read>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+    match super::table::read_until_full(reader, buf) {
+        (_, Some(e)) => Err(e),
+        (n, None) => Ok(n),
     }
-    Ok(filled)
 }
 
 /// Fills `buf`, or fails with "`what`; the file is truncated".

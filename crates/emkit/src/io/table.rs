@@ -134,7 +134,7 @@ pub fn read_csv_with<R: Read>(
     // An error while reading the first bytes is kept for the parser to meet at its place,
     // so that it is reported with the line reached, as any later one is.
     let mut prefix = vec![0u8; SNIFF_LEN];
-    let (got, failed) = read_full(&mut reader, &mut prefix);
+    let (got, failed) = read_until_full(&mut reader, &mut prefix);
     prefix.truncate(got);
     if let Some(problem) = not_csv_text(&prefix) {
         return Err(Error::Table {
@@ -396,7 +396,10 @@ fn strip_bom(record: &mut csv::ByteRecord) {
 
 /// Reads until `buf` is full, the input ends or reading fails: the number of bytes read, and
 /// the error that stopped it.
-fn read_full<R: Read>(reader: &mut R, buf: &mut [u8]) -> (usize, Option<io::Error>) {
+pub(super) fn read_until_full<R: Read>(
+    reader: &mut R,
+    buf: &mut [u8],
+) -> (usize, Option<io::Error>) {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {
