@@ -42,7 +42,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             return match e {
                 emkit::Error::SingularCovariance { .. }
                 | emkit::Error::NonFiniteLikelihood { .. } => 1,
-                emkit::Error::Io(_) => 1,
+                emkit::Error::Io(_) | emkit::Error::Interrupted { .. } => 1,
                 _ => 2,
             };
         }

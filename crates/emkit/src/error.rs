@@ -150,6 +150,15 @@ pub enum Error {
         /// What is wrong and how to fix it.
         problem: String,
     },
+    /// The caller's [`crate::Monitor`] asked the fit to stop
+    /// ([`crate::Monitor::stop_requested`], e.g. on Ctrl-C); no model is returned.
+    #[error("the fit was interrupted after iteration {iteration} of restart {restart}")]
+    Interrupted {
+        /// 0-based restart that was running.
+        restart: usize,
+        /// 1-based iteration after which it stopped (0: before the first).
+        iteration: usize,
+    },
     /// An operating-system I/O error.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -258,6 +258,51 @@ fn monitor_sees_every_restart_and_iteration() {
 }
 
 #[test]
+fn a_stop_request_ends_the_whole_fit_after_that_iteration() {
+    /// Asks to stop once `after` iterations have been seen.
+    struct StopAfter {
+        after: usize,
+        seen: usize,
+    }
+    impl emkit::Monitor for StopAfter {
+        fn iteration(&mut self, _: usize, _: &emkit::TraceEntry) {
+            self.seen += 1;
+        }
+        fn stop_requested(&mut self) -> bool {
+            self.seen >= self.after
+        }
+    }
+    let x = blobs(200, 2, 2, 1);
+    let data = DataRef::new(&x, 200, 2).unwrap();
+    // tol 0 never converges, so without the request every restart would run 50.
+    let builder = GaussianMixture::builder(2).n_init(3).tol(0.0).max_iter(50);
+    let mut stop = StopAfter { after: 3, seen: 0 };
+    let err = builder.fit_with_monitor(data, &mut stop).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            emkit::Error::Interrupted {
+                restart: 0,
+                iteration: 3
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(stop.seen, 3, "no iteration runs after the request");
+    // Asked before anything runs: no iteration at all.
+    let mut stop = StopAfter { after: 0, seen: 0 };
+    let err = builder.fit_with_monitor(data, &mut stop).unwrap_err();
+    assert!(matches!(
+        err,
+        emkit::Error::Interrupted {
+            restart: 0,
+            iteration: 0
+        }
+    ));
+    assert_eq!(stop.seen, 0);
+}
+
+#[test]
 fn degenerate_inputs_fit_or_fail_cleanly() {
     // Duplicated points: more components than distinct rows.
     let dup = [1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0];

@@ -289,6 +289,12 @@ where
     let mut reports: Vec<RestartReport> = Vec::new();
     let mut first_error = None;
     for restart in 0..config.n_init {
+        if monitor.stop_requested() {
+            return Err(Error::Interrupted {
+                restart,
+                iteration: 0,
+            });
+        }
         monitor.restart_started(restart, config.n_init);
         let seed = restart_seed(config.seed, restart);
         let mut report = RestartReport {
@@ -313,6 +319,8 @@ where
                     best = Some((model, restart));
                 }
             }
+            // An interruption ends the whole fit, not one restart.
+            Err(e @ Error::Interrupted { .. }) => return Err(e),
             Err(e) => {
                 report.stop = StopReason::Failed;
                 report.error = Some(e.to_string());
@@ -369,6 +377,12 @@ where
         };
         report.trace.push(entry);
         monitor.iteration(report.restart, &entry);
+        if monitor.stop_requested() {
+            return Err(Error::Interrupted {
+                restart: report.restart,
+                iteration,
+            });
+        }
         // As in scikit-learn, every iteration ends with an M-step, so the
         // returned parameters are one update past the last tested likelihood;
         // the final E-step below reports their exact score.

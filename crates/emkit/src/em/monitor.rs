@@ -15,6 +15,12 @@ pub trait Monitor {
     fn restart_finished(&mut self, restart: usize, report: &RestartReport) {
         let _ = (restart, report);
     }
+    /// Asked before each restart and after each iteration: `true` ends the
+    /// whole fit at once with [`crate::Error::Interrupted`] (a user's Ctrl-C,
+    /// a deadline). The default never stops.
+    fn stop_requested(&mut self) -> bool {
+        false
+    }
 }
 
 /// A monitor that ignores everything.
@@ -32,5 +38,8 @@ impl<M: Monitor + ?Sized> Monitor for &mut M {
     }
     fn restart_finished(&mut self, restart: usize, report: &RestartReport) {
         (**self).restart_finished(restart, report)
+    }
+    fn stop_requested(&mut self) -> bool {
+        (**self).stop_requested()
     }
 }
