@@ -7,7 +7,7 @@ use super::em::{factor_scratch, maximize_into, MixtureEm, MixtureStats, RowBlock
 use super::kernel::{accumulate_given, Path};
 use super::{block_rows, GaussianMixture, BLOCK_ROWS};
 use crate::data::DataRef;
-use crate::dist::gaussian::CovarianceType;
+use crate::dist::gaussian::{CovarianceType, Covariances};
 use crate::em::{self, EmConfig, FitReport, Monitor, NoMonitor};
 use crate::error::{Error, Result};
 use crate::init::{kmeans, kmeans_plus_plus, nearest_centres, Init};
@@ -24,7 +24,51 @@ pub struct GaussianMixtureBuilder {
     reg_covar: f64,
     init: Init,
     init_model: Option<GaussianMixture>,
+    parts: InitParts,
     em: EmConfig,
+}
+
+/// Parameters given for every restart's start, replacing what the
+/// initialisation computes (scikit-learn's `weights_init`, `means_init`,
+/// `precisions_init`); the ones not given still come from [`Init`].
+#[derive(Clone, Debug, Default)]
+struct InitParts {
+    weights: Option<Vec<f64>>,
+    means: Option<Vec<f64>>,
+    covariances: Option<Covariances>,
+}
+
+impl InitParts {
+    fn is_empty(&self) -> bool {
+        self.weights.is_none() && self.means.is_none() && self.covariances.is_none()
+    }
+
+    /// `model` with the given parts in place of its own, checked as
+    /// [`GaussianMixture::new`] checks any parameters.
+    fn apply(&self, model: &GaussianMixture) -> Result<GaussianMixture> {
+        GaussianMixture::new(
+            self.weights
+                .clone()
+                .unwrap_or_else(|| model.weights().to_vec()),
+            self.means.clone().unwrap_or_else(|| model.means().to_vec()),
+            model.n_features(),
+            self.covariances
+                .clone()
+                .unwrap_or_else(|| model.covariances().clone()),
+        )
+    }
+
+    /// The whole starting model, when every part is given.
+    fn complete(&self, d: usize) -> Option<Result<GaussianMixture>> {
+        match self {
+            InitParts {
+                weights: Some(w),
+                means: Some(m),
+                covariances: Some(c),
+            } => Some(GaussianMixture::new(w.clone(), m.clone(), d, c.clone())),
+            _ => None,
+        }
+    }
 }
 
 /// A fitted mixture and the story of its fit.
@@ -71,6 +115,7 @@ impl GaussianMixtureBuilder {
             reg_covar: 1e-6,
             init: Init::KMeans,
             init_model: None,
+            parts: InitParts::default(),
             em: EmConfig::default(),
         }
     }
@@ -98,6 +143,30 @@ impl GaussianMixtureBuilder {
     /// since every restart would start at the same point.
     pub fn init_model(mut self, model: GaussianMixture) -> Self {
         self.init_model = Some(model);
+        self
+    }
+
+    /// Starting weights for every restart (`k`, summing to 1), in place of the
+    /// initialisation's (scikit-learn's `weights_init`).
+    pub fn weights_init(mut self, weights: Vec<f64>) -> Self {
+        self.parts.weights = Some(weights);
+        self
+    }
+
+    /// Starting means for every restart (`k × d`, row-major), in place of the
+    /// initialisation's (scikit-learn's `means_init`). The initialisation's
+    /// covariances are still computed about its own means, as scikit-learn's are.
+    pub fn means_init(mut self, means: Vec<f64>) -> Self {
+        self.parts.means = Some(means);
+        self
+    }
+
+    /// Starting covariances for every restart, of the fit's covariance type,
+    /// in place of the initialisation's (scikit-learn's `precisions_init`,
+    /// inverted). With weights, means and covariances all given there is
+    /// nothing left to initialise: the fit runs one restart from them.
+    pub fn covariances_init(mut self, covariances: Covariances) -> Self {
+        self.parts.covariances = Some(covariances);
         self
     }
 
@@ -214,7 +283,7 @@ impl GaussianMixtureBuilder {
     ) -> Result<MixtureFit> {
         self.validate(data)?;
         let mut config = self.em;
-        if self.init_model.is_some() {
+        if self.init_model.is_some() || self.parts.complete(data.n_cols()).is_some() {
             config.n_init = 1;
         }
         let blocks = RowBlocks { data };
@@ -230,6 +299,14 @@ impl GaussianMixtureBuilder {
         })
     }
 
+    /// The parameters restart 0 of a fit on `data` would start from, before any
+    /// EM iteration (scikit-learn's `max_iter=0` returns these).
+    pub fn start(&self, data: DataRef<'_>) -> Result<GaussianMixture> {
+        self.validate(data)?;
+        let seed = em::restart_seed(self.em.seed, 0);
+        Ok(self.initial_model(data, seed)?.model)
+    }
+
     /// The same settings for `n_components` components and `covariance`
     /// (model selection fits a grid of these); a warm start cannot serve
     /// every cell, so it is dropped.
@@ -238,6 +315,7 @@ impl GaussianMixtureBuilder {
         b.n_components = n_components;
         b.covariance = covariance;
         b.init_model = None;
+        b.parts = InitParts::default();
         b
     }
 
@@ -280,6 +358,9 @@ impl GaussianMixtureBuilder {
             });
         }
         self.check_memory(data.n_rows(), data.n_cols())?;
+        if !self.parts.is_empty() {
+            self.validate_parts(data.n_cols())?;
+        }
         if let Some(m) = &self.init_model {
             if m.n_features() != data.n_cols() {
                 return Err(Error::ShapeMismatch {
@@ -299,11 +380,39 @@ impl GaussianMixtureBuilder {
         Ok(())
     }
 
+    /// Checks the given starting parts against `k`, `d` and the covariance
+    /// type, with neutral values in place of the parts not given.
+    fn validate_parts(&self, d: usize) -> Result<()> {
+        let k = self.n_components;
+        if let Some(c) = &self.parts.covariances {
+            if c.covariance_type() != self.covariance {
+                return Err(Error::InvalidConfig {
+                    field: "covariances_init",
+                    reason: format!(
+                        "are {} but the fit is {}; give covariances of the fit's type",
+                        c.covariance_type(),
+                        self.covariance
+                    ),
+                });
+            }
+        }
+        let identity = GaussianMixture::new(
+            vec![1.0 / k as f64; k],
+            vec![0.0; k * d],
+            d,
+            identity_covariances(self.covariance, k, d),
+        )?;
+        self.parts.apply(&identity).map(drop)
+    }
+
     /// The first parameters of one restart.
     fn initial_model(&self, data: DataRef<'_>, seed: u64) -> Result<MixtureEm> {
         let reg_covar = self.reg_covar;
         if let Some(m) = &self.init_model {
             return Ok(MixtureEm::new(m.clone(), reg_covar));
+        }
+        if let Some(model) = self.parts.complete(data.n_cols()) {
+            return Ok(MixtureEm::new(model?, reg_covar));
         }
         let k = self.n_components;
         let mut rng = Pcg64::seed_from_u64(seed);
@@ -333,6 +442,9 @@ impl GaussianMixtureBuilder {
             &mut model,
             &mut factor_scratch(self.covariance, d),
         )?;
+        if !self.parts.is_empty() {
+            model = self.parts.apply(&model)?;
+        }
         Ok(MixtureEm::new(model, reg_covar))
     }
 
@@ -376,5 +488,103 @@ impl GaussianMixtureBuilder {
             });
         }
         stats
+    }
+}
+
+/// Identity covariances of type `kind` for `k` components in `d` dimensions.
+fn identity_covariances(kind: CovarianceType, k: usize, d: usize) -> Covariances {
+    let eye: Vec<f64> = (0..d * d)
+        .map(|i| f64::from(u8::from(i % (d + 1) == 0)))
+        .collect();
+    let values = match kind {
+        CovarianceType::Full => eye.repeat(k),
+        CovarianceType::Tied => eye,
+        CovarianceType::Diagonal => vec![1.0; k * d],
+        CovarianceType::Spherical => vec![1.0; k],
+    };
+    Covariances::from_values(kind, values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cloud() -> Vec<f64> {
+        // Three loose groups in two dimensions, deterministic.
+        (0..90)
+            .flat_map(|i| {
+                let g = (i % 3) as f64 * 4.0;
+                [
+                    g + ((i * 37) % 11) as f64 * 0.1,
+                    ((i * 53) % 13) as f64 * 0.1,
+                ]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn given_parts_replace_only_themselves_in_the_start() {
+        let x = cloud();
+        let data = DataRef::new(&x, 90, 2).unwrap();
+        for kind in CovarianceType::ALL {
+            let plain = GaussianMixture::builder(3).covariance(kind);
+            let base = plain.initial_model(data, 11).unwrap().model;
+            let means = vec![0.5, 0.5, 3.0, 1.0, 9.0, 0.0];
+            let with = plain
+                .clone()
+                .means_init(means.clone())
+                .initial_model(data, 11)
+                .unwrap()
+                .model;
+            assert_eq!(with.means(), &means[..], "{kind}");
+            // Weights and covariances still come from the initialisation.
+            assert_eq!(with.weights(), base.weights(), "{kind}");
+            assert_eq!(with.covariances(), base.covariances(), "{kind}");
+            let weights = vec![0.2, 0.3, 0.5];
+            let with = plain
+                .clone()
+                .weights_init(weights.clone())
+                .initial_model(data, 11)
+                .unwrap()
+                .model;
+            assert_eq!(with.weights(), &weights[..], "{kind}");
+            assert_eq!(with.means(), base.means(), "{kind}");
+        }
+    }
+
+    #[test]
+    fn all_parts_given_is_a_warm_start_and_bad_parts_are_refused() {
+        let x = cloud();
+        let data = DataRef::new(&x, 90, 2).unwrap();
+        let start = GaussianMixture::builder(3).fit(data).unwrap().model;
+        let parts = GaussianMixture::builder(3)
+            .n_init(4)
+            .weights_init(start.weights().to_vec())
+            .means_init(start.means().to_vec())
+            .covariances_init(start.covariances().clone());
+        let a = parts.fit(data).unwrap();
+        let b = GaussianMixture::builder(3)
+            .init_model(start.clone())
+            .fit(data)
+            .unwrap();
+        assert_eq!(a.model, b.model);
+        assert_eq!(a.report.restarts.len(), 1, "one start point, one restart");
+        let wrong_sum = GaussianMixture::builder(3).weights_init(vec![0.5, 0.5, 0.5]);
+        assert!(matches!(
+            wrong_sum.fit(data),
+            Err(Error::InvalidModel { .. })
+        ));
+        let wrong_type = GaussianMixture::builder(3)
+            .covariance(CovarianceType::Diagonal)
+            .covariances_init(start.covariances().clone());
+        assert!(matches!(
+            wrong_type.fit(data),
+            Err(Error::InvalidConfig {
+                field: "covariances_init",
+                ..
+            })
+        ));
+        let short = GaussianMixture::builder(3).means_init(vec![0.0; 4]);
+        assert!(matches!(short.fit(data), Err(Error::InvalidModel { .. })));
     }
 }

@@ -65,12 +65,13 @@ impl CovarianceType {
     }
 
     /// Number of stored covariance values (the flat layout of [`Covariances`]);
-    /// the second-moment statistics have the same layout.
-    pub(crate) fn covariance_len(self, k: usize, d: usize) -> usize {
+    /// the second-moment statistics have the same layout. Saturates rather
+    /// than overflows (no such array could be allocated anyway).
+    pub fn covariance_len(self, k: usize, d: usize) -> usize {
         match self {
-            CovarianceType::Full => k * d * d,
-            CovarianceType::Tied => d * d,
-            CovarianceType::Diagonal => k * d,
+            CovarianceType::Full => k.saturating_mul(d).saturating_mul(d),
+            CovarianceType::Tied => d.saturating_mul(d),
+            CovarianceType::Diagonal => k.saturating_mul(d),
             CovarianceType::Spherical => k,
         }
     }
