@@ -14,10 +14,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use emkit::{CovarianceType, DataRef, GaussianMixture, MixtureFit};
-use image::{ImageFormat, RgbImage};
-use rand::SeedableRng;
-use rand_pcg::Pcg64;
+use emkit::segment::{palette, segment_with, Colours, Image, SegmentConfig};
+use emkit::{CovarianceType, Monitor, RestartReport, TraceEntry};
+use image::ImageFormat;
 use serde_json::json;
 
 use crate::common::{
@@ -26,17 +25,6 @@ use crate::common::{
 };
 use crate::fit::{stop_name, stop_text};
 use crate::progress::{FitProgress, Verbosity};
-
-/// Pixels labelled and scored per pass: bounds the f64 feature matrix of a
-/// large image (2²⁰ rows × 5 features = 40 MB) while each pass still spreads
-/// over thousands of kernel blocks. Above the default `--max-pixels`, so an
-/// image fitted whole is also scored in one call (its mean log-likelihood is
-/// then exactly the fit's).
-const CHUNK_PIXELS: usize = 1 << 20;
-
-/// Mixed into `--seed` for the subsample, so that the pixels drawn and the
-/// fit's own restarts do not share a random stream.
-const SUBSAMPLE_STREAM: u64 = 0x5e67_3e47_5eed_0001;
 
 #[derive(Args, Debug)]
 pub struct SegmentArgs {
@@ -106,39 +94,6 @@ fn output_format(path: &Path, lossy_ok: bool) -> Result<ImageFormat> {
     }
 }
 
-/// Fills `out` with the features of the pixels `indices` (row-major pixel
-/// numbers), `d` = 3 or 5 values each.
-fn features(
-    img: &RgbImage,
-    indices: impl Iterator<Item = usize>,
-    spatial: Option<f64>,
-    out: &mut Vec<f64>,
-) {
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let raw = img.as_raw();
-    let scale = spatial.map(|s| s / w.max(h) as f64);
-    out.clear();
-    for p in indices {
-        let px = &raw[3 * p..3 * p + 3];
-        out.extend(px.iter().map(|&c| f64::from(c) / 255.0));
-        if let Some(s) = scale {
-            out.push(((p % w) as f64 + 0.5) * s);
-            out.push(((p / w) as f64 + 0.5) * s);
-        }
-    }
-}
-
-/// round(mean · 255), clamped, per component: the colour part of the means.
-fn palette(model: &GaussianMixture) -> Vec<[u8; 3]> {
-    let d = model.n_features();
-    (0..model.n_components())
-        .map(|j| {
-            let m = &model.means()[j * d..j * d + 3];
-            [0, 1, 2].map(|c| (m[c] * 255.0).round().clamp(0.0, 255.0) as u8)
-        })
-        .collect()
-}
-
 fn encode(
     width: u32,
     height: u32,
@@ -195,70 +150,62 @@ pub fn run(args: SegmentArgs) -> Result<()> {
         return Err(input_error(format!("{name}: the image has no pixels")));
     }
     let d = if args.spatial.is_some() { 5 } else { 3 };
-
-    // The pixels to fit: all of them, or a seeded subsample kept in row-major order.
-    let subsample: Option<Vec<usize>> = (n > args.max_pixels).then(|| {
-        let mut rng = Pcg64::seed_from_u64(args.em.seed ^ SUBSAMPLE_STREAM);
-        let mut idx = rand::seq::index::sample(&mut rng, n, args.max_pixels).into_vec();
-        idx.sort_unstable();
-        idx
-    });
-    let mut x = Vec::new();
-    match &subsample {
-        Some(idx) => features(&img, idx.iter().copied(), args.spatial, &mut x),
-        None => features(&img, 0..n, args.spatial, &mut x),
-    }
-    let fitted_pixels = x.len() / d;
-    let fit_data = DataRef::new(&x, fitted_pixels, d).context("the pixel matrix")?;
-
+    let image = Image::new(
+        Colours::Bytes(img.as_raw()),
+        width as usize,
+        height as usize,
+    )
+    .context("the pixel matrix")?;
+    let config = SegmentConfig {
+        spatial: args.spatial,
+        max_pixels: args.max_pixels,
+        seed: args.em.seed,
+    };
     let builder = args.em.builder(args.k).covariance(args.covariance);
     let mut progress = FitProgress::new(verbosity);
     // Start the worker threads now: `fit_seconds` reports the fit, not the
     // one-time cost of spawning the process's thread pool.
     rayon::broadcast(|_| ());
     let fit_started = Instant::now();
-    let fitted = builder.fit_with_monitor(fit_data, &mut progress);
-    let fit_seconds = fit_started.elapsed().as_secs_f64();
-    progress.finish();
-    let columns: Vec<String> = ["R", "G", "B", "x", "y"].map(String::from).to_vec();
-    let fitted: MixtureFit = fitted.map_err(|e| fit_error(&name, &columns, e))?;
-    drop(x);
-    let model = &fitted.model;
-    let colors = palette(model);
-    let k = model.n_components();
-
-    // Label and score every pixel, a chunk at a time.
-    let label_started = Instant::now();
+    let mut fit_ended: Option<Instant> = None;
+    let mut colors: Vec<[u8; 3]> = Vec::new();
     let mut painted = vec![0u8; 3 * n];
     let mut label_map: Option<Vec<u16>> = args.labels.as_ref().map(|_| vec![0u16; n]);
-    let mut counts = vec![0usize; k];
-    let mut total_log_likelihood = 0.0;
-    let mut x = Vec::with_capacity(CHUNK_PIXELS.min(n) * d);
-    for start in (0..n).step_by(CHUNK_PIXELS) {
-        let end = (start + CHUNK_PIXELS).min(n);
-        features(&img, start..end, args.spatial, &mut x);
-        let chunk = DataRef::new(&x, end - start, d).context("the pixel matrix")?;
-        let labels = model
-            .predict(chunk)
-            .map_err(|e| anyhow::Error::new(e).context(name.clone()))?;
-        // `score` is the mean over the chunk, summed as the fit's E-step sums:
-        // for an image fitted whole in one chunk it is exactly the fit's value.
-        let mean = model
-            .score(chunk)
-            .map_err(|e| anyhow::Error::new(e).context(name.clone()))?;
-        total_log_likelihood += mean * (end - start) as f64;
-        for (i, &l) in labels.iter().enumerate() {
-            let p = start + i;
-            painted[3 * p..3 * p + 3].copy_from_slice(&colors[l]);
-            counts[l] += 1;
-            if let Some(map) = label_map.as_mut() {
-                map[p] = l as u16;
+    let segmented = segment_with(
+        image,
+        &config,
+        &builder,
+        &mut Timed {
+            inner: &mut progress,
+            ended: &mut fit_ended,
+        },
+        |model, start, labels| {
+            if colors.is_empty() {
+                colors = palette(model);
             }
-        }
-    }
-    let mean_log_likelihood = total_log_likelihood / n as f64;
-    let label_seconds = label_started.elapsed().as_secs_f64();
-
+            for (i, &l) in labels.iter().enumerate() {
+                let p = start + i;
+                painted[3 * p..3 * p + 3].copy_from_slice(&colors[l]);
+                if let Some(map) = label_map.as_mut() {
+                    map[p] = l as u16;
+                }
+            }
+        },
+    );
+    progress.finish();
+    let columns: Vec<String> = ["R", "G", "B", "x", "y"].map(String::from).to_vec();
+    let segmented = segmented.map_err(|e| fit_error(&name, &columns, e))?;
+    let labelled = Instant::now();
+    let fit_ended = fit_ended.unwrap_or(labelled);
+    let fit_seconds = fit_ended.duration_since(fit_started).as_secs_f64();
+    let label_seconds = labelled.duration_since(fit_ended).as_secs_f64();
+    let fitted = &segmented.fit;
+    let model = &fitted.model;
+    let k = model.n_components();
+    let counts = &segmented.counts;
+    let fitted_pixels = segmented.fitted_pixels;
+    let mean_log_likelihood = segmented.mean_log_likelihood;
+    let subsampled = fitted_pixels < n;
     let write_started = Instant::now();
     if let (Some(path), Some(format)) = (&args.output, out_format) {
         let bytes = encode(
@@ -308,7 +255,7 @@ pub fn run(args: SegmentArgs) -> Result<()> {
             "mean_log_likelihood": mean_log_likelihood,
             "fit_mean_log_likelihood": fitted.mean_log_likelihood(),
             "fitted_pixels": fitted_pixels,
-            "subsampled": subsample.is_some(),
+            "subsampled": subsampled,
             "max_pixels": args.max_pixels,
             "converged": best.converged(),
             "stop_reason": stop_name(best.stop),
@@ -344,13 +291,13 @@ pub fn run(args: SegmentArgs) -> Result<()> {
             "{k}-component {} Gaussian mixture on the {features} of {name} ({width} x {height} = {n} pixels)",
             model.covariance_type()
         );
-        match &subsample {
-            Some(_) => eprintln!(
+        match subsampled {
+            true => eprintln!(
                 "  fitted on a random subsample of {fitted_pixels} pixels (--max-pixels; seed {}), \
                  then every pixel labelled",
                 args.em.seed
             ),
-            None => eprintln!("  fitted on all pixels"),
+            false => eprintln!("  fitted on all pixels"),
         }
         eprintln!(
             "  mean log-likelihood {mean_log_likelihood:.6} per pixel over all pixels{}",
@@ -388,4 +335,24 @@ pub fn run(args: SegmentArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Forwards to the progress display and notes when the last restart ends
+/// (where fitting stops and labelling starts).
+struct Timed<'a> {
+    inner: &'a mut FitProgress,
+    ended: &'a mut Option<Instant>,
+}
+
+impl Monitor for Timed<'_> {
+    fn restart_started(&mut self, restart: usize, n_init: usize) {
+        self.inner.restart_started(restart, n_init);
+    }
+    fn iteration(&mut self, restart: usize, entry: &TraceEntry) {
+        self.inner.iteration(restart, entry);
+    }
+    fn restart_finished(&mut self, restart: usize, report: &RestartReport) {
+        self.inner.restart_finished(restart, report);
+        *self.ended = Some(Instant::now());
+    }
 }

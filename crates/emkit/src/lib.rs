@@ -57,6 +57,7 @@ pub mod io;
 pub mod linalg;
 pub mod memory;
 mod mixture;
+pub mod segment;
 pub mod select;
 
 pub use data::{max_fit_magnitude, DataRef, Matrix};
