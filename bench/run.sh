@@ -6,11 +6,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${EMKIT_BENCH_VENV:-target/bench-venv}"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import sklearn, threadpoolctl, hmmlearn" 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import sklearn, threadpoolctl, hmmlearn, maturin" 2>/dev/null; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet -r bench/requirements.txt
 fi
 cargo build --release --quiet -p emkit-cli
+# The Python package, built into the same virtualenv: the tables time its
+# classes beside the CLI and the peer.
+"$venv/bin/maturin" build --release --quiet --manifest-path python/Cargo.toml \
+    --interpreter "$venv/bin/python" --out target/bench-wheels
+"$venv/bin/pip" install --quiet --force-reinstall --no-deps target/bench-wheels/emkit-*.whl
+rm -rf target/bench-wheels
 # Older OpenBLAS builds need OPENBLAS_CORETYPE on some CPUs; it slows a current
 # numpy, so the peer runs without it (bench/peers.py reports the kernel used).
 script=bench/peers.py
