@@ -131,11 +131,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Fits the model (``n_init`` restarts, the best kept) and returns self."""
-        self.fit_predict(X, y)
+        self._fit(X)
         return self
 
     def fit_predict(self, X, y=None):
-        """Fits the model and returns the label of each row of X."""
+        """Fits the model and returns the label of each row of X (those of
+        ``fit(X).predict(X)``: the returned model's last E-step)."""
+        model, X = self._fit(X)
+        return model.predict(X)
+
+    def _fit(self, X):
+        """Fits and returns the library's model and X as it was fitted
+        (``fit`` computes no labels: n of them would be a second copy of a
+        large input's size)."""
         self._validate_params()
         X = as_data(self, X, reset=True, ensure_min_samples=2)
         n, d = X.shape
@@ -175,7 +183,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 "tol, or check for degenerate data.",
                 ConvergenceWarning,
             )
-        return model.predict(X)
+        return model, X
 
     def _adopt(self, model, report, X):
         """Takes a fit's model and report (None: max_iter=0) as the fitted state."""

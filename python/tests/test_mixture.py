@@ -30,6 +30,21 @@ def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
 
+def test_checks_end_as_they_do_for_scikit_learns_own_class():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    def outcome(est):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return {r["check_name"]: r["status"] for r in check_estimator(est, on_fail=None, on_skip=None)}
+
+    ours, theirs = outcome(emkit.GaussianMixture()), outcome(sklearn.mixture.GaussianMixture())
+    # Same checks, same outcomes: every check scikit-learn's class passes, ours
+    # passes; what it skips (the array-API check without SCIPY_ARRAY_API), ours skips.
+    assert ours == theirs
+    assert all(s in ("passed", "skipped") for s in ours.values())
+
+
 # ------------------------------------------------------------------ references
 
 
