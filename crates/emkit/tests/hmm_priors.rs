@@ -7,6 +7,10 @@
 //!   the build that had no priors).
 //! - (b) With priors, emkit's M-steps are hmmlearn 0.3.3's
 //!   (`tests/reference/hmm_priors.json`, from `make_hmm_prior_refs.py`).
+//! - (c) With any priors a MAP M-step returns a valid model; the exact one
+//!   never lowers the log posterior and converges to a local maximum of it
+//!   (an oracle of the formulas that needs no hmmlearn, and covers the exact
+//!   GMM-HMM M-step with priors, which hmmlearn does not have).
 
 mod common;
 
@@ -665,4 +669,738 @@ fn map_steps_agree_with_hmmlearn() {
         ));
     }
     println!("{}", report.join("\n"));
+}
+
+// ---------------------------------------------------------------------------
+// (c) Properties: a MAP M-step returns a valid model whatever the priors; the
+// exact MAP M-step never lowers the log posterior and ends at a maximum of it.
+
+/// Probability rows summing to one, entries finite in [0, 1].
+fn assert_distributions(values: &[f64], width: usize, what: &str) {
+    for (r, row) in values.chunks(width).enumerate() {
+        assert!(
+            row.iter().all(|p| p.is_finite() && (0.0..=1.0).contains(p)),
+            "{what} row {r}: {row:?}"
+        );
+        let s: f64 = row.iter().sum();
+        assert!((s - 1.0).abs() <= 1e-12, "{what} row {r} sums to {s}");
+    }
+}
+
+/// Every covariance positive definite (its Cholesky factor exists), every
+/// mean finite.
+fn assert_gaussians(means: &[f64], cov: &Covariances, d: usize, what: &str) {
+    assert!(
+        means.iter().all(|m| m.is_finite()),
+        "{what}: means {means:?}"
+    );
+    let k = means.len() / d;
+    let blocks = if cov.covariance_type() == CovarianceType::Tied {
+        1
+    } else {
+        k
+    };
+    let mut l = vec![0.0; d * d];
+    for j in 0..blocks {
+        let c = cov.component_matrix(j, d);
+        assert!(
+            emkit::linalg::cholesky_lower(&c, d, &mut l).is_ok(),
+            "{what}: covariance {j} not positive definite: {c:?}"
+        );
+    }
+}
+
+fn assert_valid<E: Emission>(model: &Hmm<E>, what: &str, emission: impl Fn(&E, &str)) {
+    let k = model.n_states();
+    assert_distributions(model.start(), k, &format!("{what} start"));
+    assert_distributions(model.transitions(), k, &format!("{what} transitions"));
+    emission(model.emission(), what);
+}
+
+fn valid_gaussian(e: &GaussianEmission, what: &str) {
+    assert_gaussians(e.means(), e.covariances(), e.n_features(), what);
+}
+
+fn valid_categorical(e: &CategoricalEmission, what: &str) {
+    assert_distributions(
+        e.probabilities(),
+        e.n_symbols(),
+        &format!("{what} emission"),
+    );
+}
+
+fn valid_gmm(e: &GmmEmission, what: &str) {
+    for (j, m) in e.mixtures().iter().enumerate() {
+        let w = format!("{what} state {j}");
+        assert_distributions(m.weights(), m.n_components(), &format!("{w} weights"));
+        assert_gaussians(m.means(), m.covariances(), m.n_features(), &w);
+    }
+}
+
+/// A conjugate prior on one block of Gaussian components in the M-step's
+/// terms (an independent restatement of what hmmlearn's formulas maximise):
+/// `log p = Σ_c [−½ power·ln det Σ − ½ tr((Ψ + λ_c δ_c δ_cᵀ) Σ⁻¹)]`, per
+/// variance for diag, once for a tied Σ; `δ = μ − μ₀`.
+struct GaussPrior {
+    kind: CovarianceType,
+    d: usize,
+    /// `k × d`.
+    mu0: Vec<f64>,
+    /// `k × d` (one value per component for full and tied).
+    lambda: Vec<f64>,
+    /// Full `k × d × d`, tied `d × d`, diag `k × d`, spherical `k`.
+    scale: Vec<f64>,
+    /// Full and spherical `k` (spherical: of `ln σ²`), tied 1, diag `k × d`.
+    power: Vec<f64>,
+}
+
+/// `(ln det, inverse)` of a symmetric 2 × 2 matrix.
+fn det_inv_2(c: &[f64]) -> (f64, [f64; 4]) {
+    let det = c[0] * c[3] - c[1] * c[2];
+    (det.ln(), [c[3] / det, -c[1] / det, -c[2] / det, c[0] / det])
+}
+
+fn gaussian_log_prior(means: &[f64], cov: &Covariances, p: &GaussPrior) -> f64 {
+    let d = p.d;
+    let k = means.len() / d;
+    let delta: Vec<f64> = means.iter().zip(&p.mu0).map(|(m, m0)| m - m0).collect();
+    let v = cov.values();
+    let mut lp = 0.0;
+    match p.kind {
+        CovarianceType::Diagonal => {
+            for a in 0..k * d {
+                let q = p.scale[a] + p.lambda[a] * delta[a] * delta[a];
+                lp += -0.5 * p.power[a] * v[a].ln() - 0.5 * q / v[a];
+            }
+        }
+        CovarianceType::Spherical => {
+            for j in 0..k {
+                let mut q = p.scale[j];
+                for i in 0..d {
+                    q += p.lambda[j * d + i] * delta[j * d + i].powi(2);
+                }
+                lp += -0.5 * p.power[j] * v[j].ln() - 0.5 * q / v[j];
+            }
+        }
+        CovarianceType::Full | CovarianceType::Tied => {
+            assert_eq!(d, 2, "the 2 x 2 closed forms");
+            let tied = p.kind == CovarianceType::Tied;
+            for j in 0..k {
+                let c = if tied {
+                    &v[..4]
+                } else {
+                    &v[j * 4..(j + 1) * 4]
+                };
+                let (ld, inv) = det_inv_2(c);
+                let dl = &delta[j * d..(j + 1) * d];
+                let maha: f64 = (0..2)
+                    .flat_map(|a| (0..2).map(move |b| (a, b)))
+                    .map(|(a, b)| dl[a] * inv[a * 2 + b] * dl[b])
+                    .sum();
+                lp -= 0.5 * p.lambda[j * d] * maha;
+                if !tied || j == 0 {
+                    let s = if tied {
+                        &p.scale[..4]
+                    } else {
+                        &p.scale[j * 4..(j + 1) * 4]
+                    };
+                    let tr: f64 = (0..4).map(|i| s[i] * inv[i]).sum();
+                    lp += -0.5 * p.power[if tied { 0 } else { j }] * ld - 0.5 * tr;
+                }
+            }
+        }
+    }
+    lp
+}
+
+/// `Σ (α − 1) ln p` of rows of probabilities.
+fn dirichlet_log_prior(p: &[f64], alpha: &[f64]) -> f64 {
+    p.iter()
+        .zip(alpha)
+        .map(|(p, a)| if *a == 1.0 { 0.0 } else { (a - 1.0) * p.ln() })
+        .sum()
+}
+
+fn chain_log_prior<E: Emission>(h: &Hmm<E>, start: &[f64], transitions: &[f64]) -> f64 {
+    dirichlet_log_prior(h.start(), start) + dirichlet_log_prior(h.transitions(), transitions)
+}
+
+fn uniform(rng: &mut impl rand::Rng, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+    (0..n).map(|_| rng.random_range(lo..hi)).collect()
+}
+
+/// A random symmetric positive definite 2 × 2 matrix of about `scale`.
+fn spd2(rng: &mut impl rand::Rng, scale: f64) -> Vec<f64> {
+    let a = uniform(rng, 4, -1.0, 1.0);
+    let mut m = [0.0; 4];
+    for r in 0..2 {
+        for c in 0..2 {
+            m[r * 2 + c] = scale * ((0..2).map(|t| a[r * 2 + t] * a[c * 2 + t]).sum::<f64>() / 2.0)
+                + if r == c { 0.2 * scale } else { 0.0 };
+        }
+    }
+    m.to_vec()
+}
+
+/// The log prior density of a model.
+type LogPrior<'a, E> = &'a dyn Fn(&Hmm<E>) -> f64;
+
+/// Runs `steps` single EM steps from `first` (each a fit of one iteration
+/// started from the previous model), checking each model with `valid` and,
+/// when `log_prior` is given, that `score + log prior` never falls.
+fn steps<E: Emission>(
+    builder: impl Fn(Hmm<E>) -> emkit::Result<HmmFit<E>>,
+    first: Hmm<E>,
+    n: usize,
+    seqs: &Sequences<'_>,
+    what: &str,
+    valid: impl Fn(&E, &str),
+    log_prior: Option<LogPrior<'_, E>>,
+) {
+    let mut model = first;
+    let mut previous: Option<f64> = None;
+    for step in 0..n {
+        let fit = builder(model).unwrap_or_else(|e| panic!("{what} step {step}: {e}"));
+        model = fit.model;
+        assert_valid(&model, &format!("{what} step {step}"), &valid);
+        if let Some(lp) = log_prior {
+            let ll = model.score(seqs).unwrap();
+            let post = ll + lp(&model);
+            if let Some(p) = previous {
+                assert!(
+                    post >= p - 1e-10 * p.abs(),
+                    "{what} step {step}: the log posterior fell from {p} to {post}"
+                );
+            }
+            previous = Some(post);
+        }
+    }
+}
+
+/// Small moves that keep rows of probabilities valid: for each row and each
+/// pair of neighbours, a share `eps` of the smaller moved to the other, both
+/// ways.
+fn nudge_rows(values: &[f64], width: usize, eps: f64) -> Vec<(String, Vec<f64>)> {
+    let mut out = Vec::new();
+    for r in 0..values.len() / width {
+        for i in r * width..(r + 1) * width - 1 {
+            let delta = eps * values[i].min(values[i + 1]);
+            for sign in [1.0, -1.0] {
+                let mut v = values.to_vec();
+                v[i] += sign * delta;
+                v[i + 1] -= sign * delta;
+                out.push((format!("row {r} entries {i}/{}", i + 1), v));
+            }
+        }
+    }
+    out
+}
+
+/// Small moves of Gaussian components: each mean coordinate by `eps`
+/// standard deviations, each variance by a factor `1 ± eps`, each covariance
+/// (full, tied) by `eps` of the product of the standard deviations.
+fn nudge_gaussians(
+    means: &[f64],
+    cov: &Covariances,
+    d: usize,
+    eps: f64,
+) -> Vec<(String, Vec<f64>, Covariances)> {
+    let kind = cov.covariance_type();
+    let k = means.len() / d;
+    let v = cov.values();
+    let sd = |j: usize, a: usize| cov.component_matrix(j, d)[a * d + a].sqrt();
+    let mut out = Vec::new();
+    for sign in [1.0, -1.0] {
+        for j in 0..k {
+            for a in 0..d {
+                let mut m = means.to_vec();
+                m[j * d + a] += sign * eps * sd(j, a);
+                out.push((format!("mean {j}[{a}]"), m, cov.clone()));
+            }
+        }
+        let matrices = match kind {
+            CovarianceType::Full => k,
+            CovarianceType::Tied => 1,
+            _ => 0,
+        };
+        for j in 0..matrices {
+            for a in 0..d {
+                for b in a..d {
+                    let mut c = v.to_vec();
+                    let at = j * d * d;
+                    if a == b {
+                        c[at + a * d + a] *= 1.0 + sign * eps;
+                    } else {
+                        let step = sign * eps * (v[at + a * d + a] * v[at + b * d + b]).sqrt();
+                        c[at + a * d + b] += step;
+                        c[at + b * d + a] += step;
+                    }
+                    out.push((
+                        format!("covariance {j}[{a}][{b}]"),
+                        means.to_vec(),
+                        covariances(kind, c),
+                    ));
+                }
+            }
+        }
+        if matrices == 0 {
+            for i in 0..v.len() {
+                let mut c = v.to_vec();
+                c[i] *= 1.0 + sign * eps;
+                out.push((
+                    format!("variance {i}"),
+                    means.to_vec(),
+                    covariances(kind, c),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Every small move of a model's chain (start and transition rows) and of
+/// its emission (`emission`'s moves), each as a whole model.
+fn nudges<E: Emission>(model: &Hmm<E>, emission: Vec<(String, E)>) -> Vec<(String, Hmm<E>)> {
+    let k = model.n_states();
+    let (start, trans, e) = (model.start(), model.transitions(), model.emission());
+    let mut out = Vec::new();
+    for (name, s) in nudge_rows(start, k, 1e-3) {
+        out.push((
+            format!("start {name}"),
+            Hmm::new(s, trans.to_vec(), e.clone()).unwrap(),
+        ));
+    }
+    for (name, t) in nudge_rows(trans, k, 1e-3) {
+        out.push((
+            format!("transitions {name}"),
+            Hmm::new(start.to_vec(), t, e.clone()).unwrap(),
+        ));
+    }
+    for (name, e) in emission {
+        out.push((name, Hmm::new(start.to_vec(), trans.to_vec(), e).unwrap()));
+    }
+    out
+}
+
+/// A converged exact MAP fit is a local maximum of the log posterior: no
+/// small move of any parameter raises `score + log prior` by more than the
+/// rounding of the score (moves of 1e-3 that a wrong term in an M-step
+/// formula — one pseudo-count too many in a denominator, say — would reward
+/// by ~1e-4 here).
+fn assert_map_optimum<E: Emission>(
+    what: &str,
+    model: &Hmm<E>,
+    log_posterior: impl Fn(&Hmm<E>) -> f64,
+    moves: Vec<(String, Hmm<E>)>,
+) {
+    let at = log_posterior(model);
+    assert!(!moves.is_empty());
+    for (name, moved) in moves {
+        let v = log_posterior(&moved);
+        assert!(
+            v <= at + 1e-7 + 1e-12 * at.abs(),
+            "{what}: moving {name} raises the log posterior from {at} by {:e}",
+            v - at
+        );
+    }
+}
+
+/// Gaussian (four covariance types) and categorical HMMs with random priors
+/// of every kind: 40 single steps, each a valid model with a log posterior no
+/// lower than the step before; then a converged fit, a local maximum.
+#[test]
+fn exact_map_steps_are_valid_monotone_and_end_at_a_posterior_maximum() {
+    use rand::{Rng, SeedableRng};
+    let seed = common::test_seed(17);
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+    let (x, lengths) = draw(&gaussian_truth(), seed);
+    let seqs = Sequences::new(x.view(), &lengths).unwrap();
+    let (k, d) = (3, 2);
+    for trial in 0..3 {
+        let start_a = uniform(&mut rng, k, 1.0, 4.0);
+        let trans_a = uniform(&mut rng, k * k, 1.0, 4.0);
+        for kind in CovarianceType::ALL {
+            let what = format!("trial {trial} gaussian {kind}");
+            let mu0 = uniform(&mut rng, k * d, -2.0, 2.0);
+            let cw: f64 = rng.random_range(0.0..6.0);
+            let shared = matches!(kind, CovarianceType::Full | CovarianceType::Tied);
+            let (lambda, weight) = if shared {
+                let l: f64 = rng.random_range(0.0..5.0);
+                (vec![l; k * d], PriorArray::scalar(l))
+            } else {
+                let l = uniform(&mut rng, k * d, 0.0, 5.0);
+                (l.clone(), PriorArray::new(l, vec![k, d]))
+            };
+            let (psi, psi_shape, scale, power) = match kind {
+                CovarianceType::Full => {
+                    let p: Vec<f64> = (0..k).flat_map(|_| spd2(&mut rng, 0.5)).collect();
+                    (p.clone(), vec![k, d, d], p, vec![(cw - 2.0).max(0.0); k])
+                }
+                CovarianceType::Tied => {
+                    let p = spd2(&mut rng, 0.5);
+                    (p.clone(), vec![d, d], p, vec![(cw - 2.0).max(0.0)])
+                }
+                CovarianceType::Diagonal => {
+                    let p = uniform(&mut rng, k * d, 0.0, 1.0);
+                    (p.clone(), vec![k, d], p, vec![(cw - 1.0).max(0.0); k * d])
+                }
+                CovarianceType::Spherical => {
+                    let p = uniform(&mut rng, k * d, 0.0, 1.0);
+                    let sums = p.chunks(d).map(|r| r.iter().sum()).collect();
+                    (p, vec![k, d], sums, vec![d as f64 * (cw - 1.0).max(0.0); k])
+                }
+            };
+            let spec = GaussPrior {
+                kind,
+                d,
+                mu0: mu0.clone(),
+                lambda,
+                scale,
+                power,
+            };
+            let b = GaussianHmm::builder(k)
+                .covariance(kind)
+                .reg_covar(0.0)
+                .startprob_prior(start_a.clone())
+                .transmat_prior(PriorArray::new(trans_a.clone(), vec![k, k]))
+                .means_prior(PriorArray::new(mu0, vec![k, d]))
+                .means_weight(weight)
+                .covars_prior(PriorArray::new(psi, psi_shape))
+                .covars_weight(cw);
+            let first = b.clone().max_iter(1).seed(trial).fit(&seqs).unwrap().model;
+            let lp = |h: &GaussianHmm| {
+                chain_log_prior(h, &start_a, &trans_a)
+                    + gaussian_log_prior(h.emission().means(), h.emission().covariances(), &spec)
+            };
+            steps(
+                |m| b.clone().init_model(m).max_iter(1).fit(&seqs),
+                first,
+                40,
+                &seqs,
+                &what,
+                valid_gaussian,
+                Some(&lp),
+            );
+            let best = b
+                .clone()
+                .max_iter(20_000)
+                .tol(1e-14)
+                .seed(trial)
+                .fit(&seqs)
+                .unwrap()
+                .model;
+            let e = best.emission();
+            let moves = nudge_gaussians(e.means(), e.covariances(), d, 1e-3)
+                .into_iter()
+                .map(|(n, m, c)| (n, GaussianEmission::new(m, d, c).unwrap()))
+                .collect();
+            let post = |h: &GaussianHmm| h.score(&seqs).unwrap() + lp(h);
+            assert_map_optimum(&what, &best, post, nudges(&best, moves));
+        }
+
+        // Categorical emissions.
+        let (sym, lengths) = draw(&categorical_truth(), seed + 100 + trial);
+        let seqs_c = Sequences::new(sym.view(), &lengths).unwrap();
+        let emission_a = uniform(&mut rng, k * 4, 1.0, 4.0);
+        let b = CategoricalHmm::builder(k)
+            .startprob_prior(start_a.clone())
+            .transmat_prior(PriorArray::new(trans_a.clone(), vec![k, k]))
+            .emissionprob_prior(PriorArray::new(emission_a.clone(), vec![k, 4]));
+        let first = b
+            .clone()
+            .max_iter(1)
+            .seed(trial)
+            .fit(&seqs_c)
+            .unwrap()
+            .model;
+        let lp = |h: &CategoricalHmm| {
+            chain_log_prior(h, &start_a, &trans_a)
+                + dirichlet_log_prior(h.emission().probabilities(), &emission_a)
+        };
+        steps(
+            |m| b.clone().init_model(m).max_iter(1).fit(&seqs_c),
+            first,
+            40,
+            &seqs_c,
+            &format!("trial {trial} categorical"),
+            valid_categorical,
+            Some(&lp),
+        );
+        let best = b
+            .clone()
+            .max_iter(20_000)
+            .tol(1e-14)
+            .seed(trial)
+            .fit(&seqs_c)
+            .unwrap()
+            .model;
+        let moves = nudge_rows(best.emission().probabilities(), 4, 1e-3)
+            .into_iter()
+            .map(|(n, p)| {
+                (
+                    format!("emission {n}"),
+                    CategoricalEmission::new(p, 4).unwrap(),
+                )
+            })
+            .collect();
+        let post = |h: &CategoricalHmm| h.score(&seqs_c).unwrap() + lp(h);
+        assert_map_optimum(
+            &format!("trial {trial} categorical"),
+            &best,
+            post,
+            nudges(&best, moves),
+        );
+    }
+}
+
+/// hmmlearn's `GMMHMM` priors, restated as the prior each state's mixture
+/// M-step maximises (weights' Dirichlet, then [`GaussPrior`] per state): the
+/// exact M-step as above; hmmlearn's centring gives valid models.
+#[test]
+fn gmm_map_steps_are_valid_and_the_exact_one_ends_at_a_posterior_maximum() {
+    use rand::SeedableRng;
+    let seed = common::test_seed(19);
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+    let (x, lengths) = draw(&gaussian_truth(), seed);
+    let seqs = Sequences::new(x.view(), &lengths).unwrap();
+    let (k, m, d) = (2, 2, 2);
+    let (nf, nm) = (d as f64, m as f64);
+    for kind in CovarianceType::ALL {
+        let weights_a = uniform(&mut rng, k * m, 1.0, 4.0);
+        let mu0 = uniform(&mut rng, k * m * d, -2.0, 2.0);
+        let lambda = uniform(&mut rng, k * m, 0.0, 5.0);
+        // hmmlearn's parameters, their shapes, and per state the scale and
+        // the power of ln det that its formulas imply.
+        let (cp, cp_shape, cw, cw_shape, scale, power): (_, _, Vec<f64>, _, Vec<f64>, Vec<f64>) =
+            match kind {
+                CovarianceType::Full => {
+                    let psi: Vec<f64> = (0..k * m).flat_map(|_| spd2(&mut rng, 0.5)).collect();
+                    let nu = uniform(&mut rng, k * m, -(nf + 2.0), 2.0);
+                    let power = nu.iter().map(|v| v + nf + 2.0).collect();
+                    (psi.clone(), vec![k, m, d, d], nu, vec![k, m], psi, power)
+                }
+                CovarianceType::Tied => {
+                    let psi: Vec<f64> = (0..k).flat_map(|_| spd2(&mut rng, 0.5)).collect();
+                    let nu = uniform(&mut rng, k, -(nm + nf + 1.0), 2.0);
+                    let power = nu.iter().map(|v| nm + v + nf + 1.0).collect();
+                    (psi.clone(), vec![k, d, d], nu, vec![k], psi, power)
+                }
+                CovarianceType::Diagonal => {
+                    let alpha = uniform(&mut rng, k * m * d, -1.5, 1.5);
+                    let beta = uniform(&mut rng, k * m * d, 0.0, 1.0);
+                    let power = alpha.iter().map(|a| 2.0 * a + 3.0).collect();
+                    let scale = beta.iter().map(|b| 2.0 * b).collect();
+                    (alpha, vec![k, m, d], beta, vec![k, m, d], scale, power)
+                }
+                CovarianceType::Spherical => {
+                    let alpha = uniform(&mut rng, k * m, -(nf + 2.0) / 2.0, 1.0);
+                    let beta = uniform(&mut rng, k * m, 0.0, 1.0);
+                    let power = alpha.iter().map(|a| nf + 2.0 * a + 2.0).collect();
+                    let scale = beta.iter().map(|b| 2.0 * b).collect();
+                    (alpha, vec![k, m], beta, vec![k, m], scale, power)
+                }
+            };
+        let (per_scale, per_power) = (scale.len() / k, power.len() / k);
+        let specs: Vec<GaussPrior> = (0..k)
+            .map(|j| GaussPrior {
+                kind,
+                d,
+                mu0: mu0[j * m * d..(j + 1) * m * d].to_vec(),
+                lambda: lambda[j * m..(j + 1) * m]
+                    .iter()
+                    .flat_map(|&l| [l; 2])
+                    .collect(),
+                scale: scale[j * per_scale..(j + 1) * per_scale].to_vec(),
+                power: power[j * per_power..(j + 1) * per_power].to_vec(),
+            })
+            .collect();
+        let b = GmmHmm::builder(k)
+            .n_mix(m)
+            .covariance(kind)
+            .reg_covar(0.0)
+            .weights_prior(PriorArray::new(weights_a.clone(), vec![k, m]))
+            .means_prior(PriorArray::new(mu0.clone(), vec![k, m, d]))
+            .means_weight(PriorArray::new(lambda.clone(), vec![k, m]))
+            .covars_prior(PriorArray::new(cp, cp_shape))
+            .covars_weight(PriorArray::new(cw, cw_shape));
+        let lp = |h: &GmmHmm| -> f64 {
+            h.emission()
+                .mixtures()
+                .iter()
+                .zip(&specs)
+                .enumerate()
+                .map(|(j, (mix, spec))| {
+                    dirichlet_log_prior(mix.weights(), &weights_a[j * m..(j + 1) * m])
+                        + gaussian_log_prior(mix.means(), mix.covariances(), spec)
+                })
+                .sum()
+        };
+        let first = b.clone().max_iter(1).seed(3).fit(&seqs).unwrap().model;
+        steps(
+            |h| b.clone().init_model(h).max_iter(1).fit(&seqs),
+            first.clone(),
+            40,
+            &seqs,
+            &format!("gmm {kind}"),
+            valid_gmm,
+            Some(&lp),
+        );
+        let best = b
+            .clone()
+            .max_iter(20_000)
+            .tol(1e-14)
+            .seed(3)
+            .fit(&seqs)
+            .unwrap()
+            .model;
+        let mut moves = Vec::new();
+        let mixtures = best.emission().mixtures();
+        for (j, mix) in mixtures.iter().enumerate() {
+            let with = |m: GaussianMixture| {
+                let mut states = mixtures.to_vec();
+                states[j] = m;
+                GmmEmission::new(states).unwrap()
+            };
+            let (w, mu, cov) = (mix.weights(), mix.means(), mix.covariances());
+            for (n, w) in nudge_rows(w, m, 1e-3) {
+                let moved = GaussianMixture::new(w, mu.to_vec(), d, cov.clone()).unwrap();
+                moves.push((format!("state {j} weights {n}"), with(moved)));
+            }
+            for (n, mu, cov) in nudge_gaussians(mu, cov, d, 1e-3) {
+                let moved = GaussianMixture::new(w.to_vec(), mu, d, cov).unwrap();
+                moves.push((format!("state {j} {n}"), with(moved)));
+            }
+        }
+        let post = |h: &GmmHmm| h.score(&seqs).unwrap() + lp(h);
+        assert_map_optimum(&format!("gmm {kind}"), &best, post, nudges(&best, moves));
+        // hmmlearn's centring is no exact M-step: validity only.
+        let b = b.covariance_centre(CovarianceCentre::PreviousMeans);
+        steps(
+            |h| b.clone().init_model(h).max_iter(1).fit(&seqs),
+            first,
+            10,
+            &seqs,
+            &format!("gmm {kind} previous means"),
+            valid_gmm,
+            None,
+        );
+    }
+}
+
+/// Priors at the edges of their ranges — concentrations below one (clamped
+/// pseudo-counts) and zero, prior means far away with huge weights, huge
+/// scales and pseudo-counts, GMM degrees of freedom that leave small
+/// components with negative denominators — still give valid models: no NaN,
+/// no negative probability, positive definite covariances.
+#[test]
+fn extreme_priors_still_give_valid_models() {
+    use rand::SeedableRng;
+    let seed = common::test_seed(23);
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+    let (x, lengths) = draw(&gaussian_truth(), seed);
+    let seqs = Sequences::new(x.view(), &lengths).unwrap();
+    let (k, d) = (3, 2);
+    let sparse_start = vec![0.0, 0.3, 5.0];
+    for kind in CovarianceType::ALL {
+        for (weight, scale, dof) in [(1e6, 1e6, 1e6), (1e-3, 0.0, 0.0), (0.0, 1e-300, 0.5)] {
+            let psi = match kind {
+                CovarianceType::Full => PriorArray::new(
+                    (0..k).flat_map(|_| spd2(&mut rng, scale)).collect(),
+                    vec![k, d, d],
+                ),
+                CovarianceType::Tied => PriorArray::new(spd2(&mut rng, scale), vec![d, d]),
+                _ => PriorArray::scalar(scale),
+            };
+            let b = GaussianHmm::builder(k)
+                .covariance(kind)
+                .startprob_prior(sparse_start.clone())
+                .transmat_prior(PriorArray::new(
+                    uniform(&mut rng, k * k, 0.0, 1.0),
+                    vec![k, k],
+                ))
+                .means_prior(1e3)
+                .means_weight(weight)
+                .covars_prior(psi)
+                .covars_weight(dof);
+            let first = b.clone().max_iter(1).seed(1).fit(&seqs).unwrap().model;
+            steps(
+                |m| b.clone().init_model(m).max_iter(1).fit(&seqs),
+                first,
+                6,
+                &seqs,
+                &format!("gaussian {kind} weight {weight} scale {scale} dof {dof}"),
+                valid_gaussian,
+                None,
+            );
+        }
+    }
+    let (sym, lengths) = draw(&categorical_truth(), seed);
+    let seqs_c = Sequences::new(sym.view(), &lengths).unwrap();
+    let b = CategoricalHmm::builder(k)
+        .startprob_prior(0.0)
+        .transmat_prior(0.5)
+        .emissionprob_prior(PriorArray::new(
+            uniform(&mut rng, k * 4, 0.0, 1.0),
+            vec![k, 4],
+        ));
+    let first = b.clone().max_iter(1).fit(&seqs_c).unwrap().model;
+    steps(
+        |m| b.clone().init_model(m).max_iter(1).fit(&seqs_c),
+        first,
+        6,
+        &seqs_c,
+        "categorical sparse",
+        valid_categorical,
+        None,
+    );
+    for kind in CovarianceType::ALL {
+        // Denominators N − 2: the component a weights prior of zero empties
+        // is re-seeded with the weight of one row and then has no valid
+        // covariance; it is repaired from the others.
+        let (alpha, nu) = match kind {
+            CovarianceType::Diagonal => (-2.5, 0.5),
+            CovarianceType::Spherical => (-3.0, 0.5),
+            CovarianceType::Full => (0.0, -6.0),
+            CovarianceType::Tied => (0.0, -8.0),
+        };
+        for centre in [CovarianceCentre::NewMeans, CovarianceCentre::PreviousMeans] {
+            let b = GmmHmm::builder(2)
+                .n_mix(3)
+                .covariance(kind)
+                .covariance_centre(centre)
+                .weights_prior(PriorArray::new(vec![0.0, 0.5, 3.0], vec![3]))
+                .means_prior(PriorArray::new(vec![10.0, -10.0], vec![d]))
+                .means_weight(0.5)
+                .covars_prior(alpha)
+                .covars_weight(nu);
+            let first = b.clone().max_iter(1).seed(2).fit(&seqs).unwrap().model;
+            steps(
+                |m| b.clone().init_model(m).max_iter(1).fit(&seqs),
+                first,
+                6,
+                &seqs,
+                &format!("gmm {kind} {centre:?} edges"),
+                valid_gmm,
+                None,
+            );
+        }
+        // Far below that (an improper prior with no mode for most
+        // components), a fit may end in an error; it never returns NaN.
+        let improper = match kind {
+            CovarianceType::Full | CovarianceType::Tied => (0.0, -1e3),
+            CovarianceType::Diagonal | CovarianceType::Spherical => (-1e3, 0.0),
+        };
+        let b = GmmHmm::builder(2)
+            .n_mix(3)
+            .covariance(kind)
+            .covars_prior(improper.0)
+            .covars_weight(improper.1);
+        match b.max_iter(5).seed(2).fit(&seqs) {
+            Ok(fit) => assert_valid(&fit.model, &format!("gmm {kind} improper"), valid_gmm),
+            Err(e) => assert!(
+                matches!(e, emkit::Error::SingularCovariance { .. }),
+                "gmm {kind} improper: {e}"
+            ),
+        }
+    }
 }
