@@ -13,13 +13,15 @@ use rand_pcg::Pcg64;
 
 use super::Learn;
 use crate::data::DataRef;
+use crate::dist::categorical::map_row;
 use crate::dist::gaussian::{
-    blocks_of, covariances_from_stats, factor_block, per_block, CovarianceType, Covariances,
+    blocks_of, covariances_with_prior, factor_block, per_block, CovarianceType, Covariances,
+    GaussianPrior,
 };
 use crate::error::{Error, Result};
 use crate::linalg::cholesky_lower;
 use crate::linalg::lanes::LANES;
-use crate::mixture::em::{maximize_into, repair_with_pooled, MixtureStats};
+use crate::mixture::em::{maximize_into, repair_with_pooled, MixturePrior, MixtureStats};
 use crate::mixture::kernel::{accumulate_given, component_log_densities, posterior_block, Path};
 use crate::mixture::{row_blocks, BLOCK_ROWS};
 use crate::GaussianMixture;
@@ -36,11 +38,16 @@ mod sealed {
     impl Sealed for super::GmmEmission {}
 }
 
-/// The observation model of every state. Implemented by [`GaussianEmission`]
-/// and [`CategoricalEmission`]; sealed, so that emkit can extend it freely.
+/// The observation model of every state. Implemented by [`GaussianEmission`],
+/// [`CategoricalEmission`] and [`GmmEmission`]; sealed, so that emkit can
+/// extend it freely.
 pub trait Emission: sealed::Sealed + Clone + fmt::Debug + PartialEq + Send + Sync {
     /// M-step statistics, with the scratch buffers of the task that fills them.
     type Stats: Clone + fmt::Debug + Send;
+    /// A MAP prior on the emission's parameters in the terms of its M-step,
+    /// as [`crate::hmm::HmmBuilder`] checks and lowers the hmmlearn-style
+    /// settings; the default is none (maximum likelihood).
+    type Prior: Clone + fmt::Debug + Default + Send + Sync;
     /// Number of hidden states.
     fn n_states(&self) -> usize;
     /// Columns of the observation data.
@@ -84,10 +91,16 @@ pub trait Emission: sealed::Sealed + Clone + fmt::Debug + PartialEq + Send + Syn
     /// Adds the statistics of `obs` with state posteriors `posteriors`
     /// (`T × K`, row-major).
     fn accumulate(&self, obs: DataRef<'_>, posteriors: &[f64], stats: &mut Self::Stats);
-    /// New parameters from merged statistics, for the parts `learn` allows.
-    /// Returns the states whose emission was left as it was or repaired.
-    fn maximize(&mut self, stats: &Self::Stats, learn: Learn, reg_covar: f64)
-        -> Result<Vec<usize>>;
+    /// New parameters from merged statistics, for the parts `learn` allows:
+    /// maximum likelihood, or the MAP estimate under `prior`. Returns the
+    /// states whose emission was left as it was or repaired.
+    fn maximize(
+        &mut self,
+        stats: &Self::Stats,
+        learn: Learn,
+        reg_covar: f64,
+        prior: &Self::Prior,
+    ) -> Result<Vec<usize>>;
     /// Draws one observation of state `state` into `out` (`n_features` values).
     fn sample(&self, state: usize, rng: &mut Pcg64, out: &mut [f64]);
     /// Rough multiply-adds per observation and state of one E-step.
@@ -185,6 +198,7 @@ impl GaussianEmission {
 
 impl Emission for GaussianEmission {
     type Stats = GaussianStats;
+    type Prior = Option<GaussianPrior>;
 
     fn n_states(&self) -> usize {
         self.model.n_components()
@@ -257,13 +271,17 @@ impl Emission for GaussianEmission {
         }
     }
 
+    /// Means and covariances of the visited states; with a prior, hmmlearn's
+    /// `GaussianHMM` MAP estimates (see [`crate::hmm::HmmBuilder::covars_prior`]).
     fn maximize(
         &mut self,
         stats: &GaussianStats,
         learn: Learn,
         reg_covar: f64,
+        prior: &Option<GaussianPrior>,
     ) -> Result<Vec<usize>> {
         let stats = &stats.0;
+        let prior = prior.as_ref();
         let (k, d, kind) = (self.n_states(), self.n_features(), self.covariance_type());
         let total: f64 = stats.counts.iter().sum();
         let visited: Vec<bool> = stats
@@ -272,17 +290,24 @@ impl Emission for GaussianEmission {
             .map(|&c| c > UNVISITED_SHARE * total)
             .collect();
         let mut kept: Vec<usize> = (0..k).filter(|&j| !visited[j]).collect();
+        // The means the model keeps: new for visited states when learned.
+        let mut means = self.means().to_vec();
+        if learn.means {
+            for j in (0..k).filter(|&j| visited[j]) {
+                for i in 0..d {
+                    let (c, s, n) = (
+                        stats.shifts[j * d + i],
+                        stats.first[j * d + i],
+                        stats.counts[j],
+                    );
+                    means[j * d + i] = match prior {
+                        None => c + s / n,
+                        Some(p) => p.mean(j, i, c, s, n),
+                    };
+                }
+            }
+        }
         if learn.covariances {
-            // Covariances about the means the fit keeps: the new means when
-            // they are learned (the shifted first moments move them), the
-            // current ones otherwise (no first-moment correction).
-            let zeros;
-            let first = if learn.means {
-                &stats.first
-            } else {
-                zeros = vec![0.0; stats.first.len()];
-                &zeros
-            };
             // An unvisited state's zero counts must not divide: give it a
             // nominal count; its covariance is restored below.
             let counts: Vec<f64> = stats
@@ -291,7 +316,21 @@ impl Emission for GaussianEmission {
                 .map(|&c| c + 10.0 * f64::EPSILON)
                 .collect();
             let mut cov = vec![0.0; kind.covariance_len(k, d)];
-            covariances_from_stats(kind, &counts, first, &stats.second, d, reg_covar, &mut cov);
+            // About the new means when they are learned (the shifted first
+            // moments move them), the current ones otherwise.
+            covariances_with_prior(
+                kind,
+                d,
+                &counts,
+                &stats.shifts,
+                &stats.first,
+                &stats.second,
+                &means,
+                learn.means,
+                prior,
+                reg_covar,
+                &mut cov,
+            );
             let per = per_block(kind, d);
             let mut factors = vec![0.0; cov.len()];
             let mut log_det = vec![0.0; blocks_of(kind, k)];
@@ -341,13 +380,7 @@ impl Emission for GaussianEmission {
             f.log_det.copy_from_slice(&log_det);
         }
         if learn.means {
-            let means = self.model.means_mut();
-            for j in (0..k).filter(|&j| visited[j]) {
-                for i in 0..d {
-                    means[j * d + i] =
-                        stats.shifts[j * d + i] + stats.first[j * d + i] / stats.counts[j];
-                }
-            }
+            self.model.means_mut().copy_from_slice(&means);
         }
         kept.sort_unstable();
         kept.dedup();
@@ -450,6 +483,8 @@ impl CategoricalEmission {
 
 impl Emission for CategoricalEmission {
     type Stats = CategoricalStats;
+    /// `K × M` Dirichlet concentrations of the emission rows.
+    type Prior = Option<Vec<f64>>;
 
     fn n_states(&self) -> usize {
         self.probabilities.len() / self.n_symbols
@@ -525,11 +560,15 @@ impl Emission for CategoricalEmission {
         }
     }
 
+    /// Each visited state's row: expected symbol counts normalised, or with a
+    /// prior hmmlearn's `max(α − 1 + n, 0)` normalised (a row the prior
+    /// clamps to all zeros keeps its values).
     fn maximize(
         &mut self,
         stats: &CategoricalStats,
         learn: Learn,
         _reg_covar: f64,
+        prior: &Option<Vec<f64>>,
     ) -> Result<Vec<usize>> {
         let (k, m) = (self.n_states(), self.n_symbols);
         let total: f64 = stats.counts.iter().sum();
@@ -544,8 +583,10 @@ impl Emission for CategoricalEmission {
                 kept.push(j);
                 continue;
             }
-            for s in 0..m {
-                self.probabilities[j * m + s] = stats.counts[s * k + j] / mass;
+            let alpha = prior.as_ref().map(|a| &a[j * m..(j + 1) * m]);
+            let row = &mut self.probabilities[j * m..(j + 1) * m];
+            if !map_row(row, |s| stats.counts[s * k + j], alpha, false) {
+                kept.push(j);
             }
         }
         self.refresh();
@@ -680,6 +721,8 @@ impl GmmEmission {
 
 impl Emission for GmmEmission {
     type Stats = GmmStats;
+    /// One mixture prior per state.
+    type Prior = Option<Vec<MixturePrior>>;
 
     fn n_states(&self) -> usize {
         self.states.len()
@@ -760,9 +803,16 @@ impl Emission for GmmEmission {
     }
 
     /// Weights, means and covariances of each visited state's mixture by the
-    /// mixture M-step (its re-seeding policy included). They are learned
+    /// mixture M-step (its re-seeding policy included), with each state's
+    /// prior when given (hmmlearn's `GMMHMM` formulas). They are learned
     /// together: `learn.means` and `learn.covariances` both on, or both off.
-    fn maximize(&mut self, stats: &GmmStats, learn: Learn, reg_covar: f64) -> Result<Vec<usize>> {
+    fn maximize(
+        &mut self,
+        stats: &GmmStats,
+        learn: Learn,
+        reg_covar: f64,
+        prior: &Option<Vec<MixturePrior>>,
+    ) -> Result<Vec<usize>> {
         if learn.means != learn.covariances {
             return Err(Error::InvalidConfig {
                 field: "learn",
@@ -784,7 +834,8 @@ impl Emission for GmmEmission {
                 continue;
             }
             if learn.means {
-                let repaired = maximize_into(s, reg_covar, m, &mut self.chol)?;
+                let state_prior = prior.as_ref().map(|p| &p[j]);
+                let repaired = maximize_into(s, reg_covar, state_prior, m, &mut self.chol)?;
                 if !repaired.is_empty() {
                     kept.push(j);
                 }

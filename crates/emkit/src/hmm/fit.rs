@@ -7,10 +7,12 @@ use super::emission::{
     check_one_column, check_symbols, CategoricalEmission, Emission, GaussianEmission, GmmEmission,
 };
 use super::forward_backward::forward_backward;
+use super::priors::{ChainPrior, PriorArray, PriorSettings};
 use super::scaled::ScaledWork;
 use super::{check_distributions, CategoricalHmm, GaussianHmm, GmmHmm, Hmm, Learn, Sequences};
 use crate::data::DataRef;
-use crate::dist::gaussian::{CovarianceType, Covariances};
+use crate::dist::categorical::map_row;
+use crate::dist::gaussian::{CovarianceCentre, CovarianceType, Covariances};
 use crate::em::{self, EmConfig, EmData, EmModel, FitReport, MaximizeOutcome, Monitor};
 use crate::em::{NoMonitor, SufficientStats};
 use crate::error::{Error, Result};
@@ -63,12 +65,15 @@ impl<E: Emission> SufficientStats for HmmStats<E> {
     }
 }
 
-/// An HMM being fitted: the parameters and what its M-step may change.
+/// An HMM being fitted: the parameters, what its M-step may change, and the
+/// priors of a MAP M-step (none: maximum likelihood).
 #[derive(Clone, Debug)]
 pub(crate) struct HmmEm<E: Emission> {
     pub hmm: Hmm<E>,
     learn: Learn,
     reg_covar: f64,
+    chain: ChainPrior,
+    prior: E::Prior,
 }
 
 impl<'s, E: Emission> EmModel<Sequences<'s>> for HmmEm<E> {
@@ -129,38 +134,40 @@ impl<'s, E: Emission> EmModel<Sequences<'s>> for HmmEm<E> {
         ll
     }
 
+    /// Expected counts normalised (hmmlearn's `max(α − 1 + n, 0)` with a
+    /// Dirichlet prior), zeros kept zero; a row with no count left (a state
+    /// never left, or one whose prior clamps every entry) keeps its values.
     fn maximize(&mut self, stats: &HmmStats<E>) -> Result<MaximizeOutcome> {
         let k = self.hmm.n_states();
         let h = &mut self.hmm;
         if self.learn.start {
-            let total: f64 = stats.start.iter().sum();
-            if total > 0.0 {
-                for (p, s) in h.start.iter_mut().zip(&stats.start) {
-                    *p = s / total;
-                }
-            }
+            let alpha = self.chain.start.as_deref();
+            map_row(&mut h.start, |i| stats.start[i], alpha, true);
         }
         if self.learn.transitions {
             for i in 0..k {
-                let row = &stats.transitions[i * k..(i + 1) * k];
-                let total: f64 = row.iter().sum();
-                // A state never left (or never visited) keeps its row.
-                if total > 0.0 {
-                    for (p, c) in h.transitions[i * k..(i + 1) * k].iter_mut().zip(row) {
-                        *p = c / total;
-                    }
-                }
+                let counts = &stats.transitions[i * k..(i + 1) * k];
+                let alpha = self
+                    .chain
+                    .transitions
+                    .as_ref()
+                    .map(|a| &a[i * k..(i + 1) * k]);
+                let row = &mut h.transitions[i * k..(i + 1) * k];
+                map_row(row, |j| counts[j], alpha, true);
             }
         }
-        let reseeded = h
-            .emission
-            .maximize(&stats.emission, self.learn, self.reg_covar)?;
+        let reseeded =
+            h.emission
+                .maximize(&stats.emission, self.learn, self.reg_covar, &self.prior)?;
         h.refresh_logs();
         Ok(MaximizeOutcome { reseeded })
     }
 }
 
-/// Settings of a Baum–Welch fit (hmmlearn's concepts, scikit-learn's names).
+/// Settings of a Baum–Welch fit (hmmlearn's concepts, scikit-learn's names),
+/// including hmmlearn 0.3's MAP priors (`startprob_prior`, `transmat_prior`
+/// and each emission's own; all neutral unless set, so a fit is plain
+/// maximum likelihood by default).
 #[derive(Clone, Debug)]
 pub struct HmmBuilder<E: Emission> {
     n_states: usize,
@@ -172,6 +179,7 @@ pub struct HmmBuilder<E: Emission> {
     start: Option<Vec<f64>>,
     transitions: Option<Vec<f64>>,
     emission: Option<E>,
+    priors: PriorSettings,
     em: EmConfig,
 }
 
@@ -263,8 +271,31 @@ where
             start: None,
             transitions: None,
             emission: None,
+            priors: PriorSettings::default(),
             em: EmConfig::default(),
         }
+    }
+
+    /// hmmlearn's `startprob_prior`: Dirichlet concentrations of the start
+    /// probabilities, broadcast to `(n_states,)` (default 1 everywhere:
+    /// maximum likelihood, which is also hmmlearn's default). The M-step
+    /// takes `max(α − 1 + n, 0)` normalised, `n` the expected count of each
+    /// state at the first step of the sequences; a zero start probability
+    /// stays zero. Values must be finite and `>= 0`. See the [module
+    /// documentation](super#map-priors) for what a MAP fit reports.
+    pub fn startprob_prior(mut self, prior: impl Into<PriorArray>) -> Self {
+        self.priors.startprob_prior = Some(prior.into());
+        self
+    }
+
+    /// hmmlearn's `transmat_prior`: Dirichlet concentrations of each
+    /// transition row, broadcast to `(n_states, n_states)` (default 1:
+    /// maximum likelihood). Row `i` becomes `max(α_i − 1 + n_i, 0)`
+    /// normalised; zeros of the transition matrix stay zero (a left-right
+    /// topology is kept, as in hmmlearn). Values must be finite and `>= 0`.
+    pub fn transmat_prior(mut self, prior: impl Into<PriorArray>) -> Self {
+        self.priors.transmat_prior = Some(prior.into());
+        self
     }
 
     /// Which parameters Baum–Welch changes (default all).
@@ -338,7 +369,8 @@ where
     /// alive at once, and per task (sequences run in parallel) its
     /// forward–backward matrices for the longest sequence (`T × K` each) and
     /// its statistics (`K × K` transitions and the emission's), plus the
-    /// restart reports.
+    /// restart reports, and the priors (as many values again as the
+    /// parameters they act on, twice: lowered, and the scratch of an M-step).
     pub fn memory_needed(&self, seqs: &Sequences<'_>) -> u128 {
         let k = self.n_states;
         let emission = self.emission_values(seqs.data());
@@ -348,9 +380,15 @@ where
         // and their scaled twins.
         let recursions = product(&[6, seqs.max_len(), k]);
         let per_task = sum(&[recursions, chain, emission]);
+        let priors = if self.priors.any() {
+            sum(&[emission, chain]).saturating_mul(2)
+        } else {
+            0
+        };
         let values = sum(&[
             sum(&[emission, chain]).saturating_mul(3),
             tasks.saturating_mul(per_task),
+            priors,
         ]);
         bytes_of(values, 8).saturating_add(crate::em::report_bytes(&self.em))
     }
@@ -366,7 +404,7 @@ where
         seqs: &Sequences<'_>,
         monitor: &mut M,
     ) -> Result<HmmFit<E>> {
-        self.validate(seqs)?;
+        let (chain, prior) = self.validate(seqs)?;
         let mut config = self.em;
         if self.start.is_some() && self.transitions.is_some() && self.emission.is_some() {
             // Every restart would start at the same point.
@@ -396,6 +434,8 @@ where
                     hmm,
                     learn: self.learn,
                     reg_covar: self.reg_covar,
+                    chain: chain.clone(),
+                    prior: prior.clone(),
                 })
             },
             monitor,
@@ -406,7 +446,9 @@ where
         })
     }
 
-    fn validate(&self, seqs: &Sequences<'_>) -> Result<()> {
+    /// Checks every setting once, and returns the priors lowered for the
+    /// M-step.
+    fn validate(&self, seqs: &Sequences<'_>) -> Result<(ChainPrior, E::Prior)> {
         self.em.validate()?;
         let data = seqs.data();
         data.check_not_empty()?;
@@ -475,7 +517,7 @@ where
             }
             e.check_data(data)?;
         }
-        Ok(())
+        Ok((self.priors.chain(k)?, self.emission_prior(data)?))
     }
 }
 
@@ -489,8 +531,41 @@ pub trait Initialise<E: Emission> {
     fn emission_values(&self, data: DataRef<'_>) -> u128;
     /// The first emission parameters of one restart.
     fn initial_emission(&self, data: DataRef<'_>, rng: &mut Pcg64) -> Result<E>;
+    /// The emission's prior settings checked against the fit's shapes and
+    /// lowered for the M-step; call after `check_for_init`.
+    fn emission_prior(&self, data: DataRef<'_>) -> Result<E::Prior>;
 }
 
+/// hmmlearn 0.3's `GaussianHMM` priors. With `N` the state's expected
+/// count, `m` the posterior-weighted mean of its observations and `S` their
+/// scatter about `m` (`S/N` is the maximum-likelihood covariance), the MAP
+/// M-step is
+///
+/// ```text
+/// μ = (λ μ₀ + N m) / (λ + N)                                means_weight λ, means_prior μ₀
+/// diag:      σ²_i = (ψ_i + S_ii + w_i) / (max(c − 1, 0) + N)    covars_prior ψ, covars_weight c
+/// spherical: σ²   = mean over features of the diag values
+/// full:      Σ    = (Ψ + S + W) / (max(c − d, 0) + N)
+/// tied:      Σ    = (Ψ + Σ_j (S_j + W_j)) / (max(c − d, 0) + Σ_j N_j)
+/// ```
+///
+/// with `W = λ (μ − μ₀)(μ − μ₀)ᵀ + N (m − μ)(m − μ)ᵀ` (diag: its diagonal
+/// `w`), which is hmmlearn's `c_n` rearranged about the data mean: the
+/// numbers are hmmlearn's up to rounding (tested to 1e-10), but computed
+/// without its cancellation (`Σ x² − 2 μ Σ x + μ² N`) on data far from the
+/// origin. `reg_covar` is then added to every variance (hmmlearn adds
+/// nothing in its M-step; set `reg_covar(0.0)` for its numbers).
+///
+/// Unset priors are neutral (`means_weight 0`, `covars_prior 0`,
+/// `covars_weight 1`): plain maximum likelihood, the bits of a fit without
+/// priors. hmmlearn's defaults are the same except `covars_prior=1e-2`.
+///
+/// Where emkit differs: hmmlearn floors the diag/spherical denominator at
+/// 1e-5, emkit leaves states with a tiny occupancy to its unvisited-state
+/// policy (below 1e-10 of the observations a state keeps its emission); and
+/// hmmlearn, learning covariances but not means (`params` without `m`),
+/// drops the occupancy from its formula, where emkit uses the current means
+/// and the true occupancy.
 impl HmmBuilder<GaussianEmission> {
     /// Covariance structure of the states (default full).
     pub fn covariance(mut self, covariance: CovarianceType) -> Self {
@@ -501,6 +576,44 @@ impl HmmBuilder<GaussianEmission> {
     /// Added to every covariance diagonal (default 1e-6).
     pub fn reg_covar(mut self, reg_covar: f64) -> Self {
         self.reg_covar = reg_covar;
+        self
+    }
+
+    /// hmmlearn's `means_prior` `μ₀`, broadcast to `(n_states, n_features)`
+    /// (default 0; it acts only with a `means_weight`). Finite.
+    pub fn means_prior(mut self, prior: impl Into<PriorArray>) -> Self {
+        self.priors.means_prior = Some(prior.into());
+        self
+    }
+
+    /// hmmlearn's `means_weight` `λ`, the prior means' weight in
+    /// observations: broadcast to `(n_states, n_features)` for diag and
+    /// spherical covariances, a single number for full and tied (hmmlearn
+    /// multiplies the outer product of the mean offsets by it; a per-feature
+    /// weight would make it asymmetric). Default 0 (no prior on the means);
+    /// finite and `>= 0`.
+    pub fn means_weight(mut self, weight: impl Into<PriorArray>) -> Self {
+        self.priors.means_weight = Some(weight.into());
+        self
+    }
+
+    /// hmmlearn's `covars_prior`: the scale `ψ`/`Ψ` added to the scatter,
+    /// broadcast to `(n_states, n_features)` for diag and spherical (finite,
+    /// `>= 0`), `(n_states, n_features, n_features)` for full and
+    /// `(n_features, n_features)` for tied (symmetric, positive
+    /// semi-definite). As in numpy, a single number fills every entry — for
+    /// full and tied the whole matrix, not its diagonal (hmmlearn's default
+    /// `1e-2` is `0.01·11ᵀ`). Default 0.
+    pub fn covars_prior(mut self, prior: impl Into<PriorArray>) -> Self {
+        self.priors.covars_prior = Some(prior.into());
+        self
+    }
+
+    /// hmmlearn's `covars_weight` `c`: one number; the denominators gain
+    /// `max(c − 1, 0)` (diag, spherical) or `max(c − d, 0)` (full, tied).
+    /// Default 1 (hmmlearn's too), which adds nothing. Finite.
+    pub fn covars_weight(mut self, weight: impl Into<PriorArray>) -> Self {
+        self.priors.covars_weight = Some(weight.into());
         self
     }
 }
@@ -546,6 +659,17 @@ impl Initialise<GaussianEmission> for HmmBuilder<GaussianEmission> {
             reg_covar: self.reg_covar,
         })
     }
+
+    fn emission_prior(
+        &self,
+        data: DataRef<'_>,
+    ) -> Result<Option<crate::dist::gaussian::GaussianPrior>> {
+        let kind = self
+            .emission
+            .as_ref()
+            .map_or(self.covariance, |e| e.covariance_type());
+        self.priors.gaussian(kind, self.n_states, data.n_cols())
+    }
 }
 
 impl HmmBuilder<GmmEmission> {
@@ -564,6 +688,74 @@ impl HmmBuilder<GmmEmission> {
     /// Mixture components per state (default 1).
     pub fn n_mix(mut self, n_mix: usize) -> Self {
         self.n_mix = n_mix;
+        self
+    }
+
+    /// hmmlearn's `weights_prior`: Dirichlet concentrations of each state's
+    /// mixture weights, broadcast to `(n_states, n_mix)` (default 1: maximum
+    /// likelihood, hmmlearn's default too). The weights become
+    /// `max(α − 1 + N_c, 0)` normalised (hmmlearn does not clamp, and can
+    /// return negative weights for `α < 1`); a component left with no weight
+    /// is re-seeded like any empty mixture component. Finite, `>= 0`.
+    pub fn weights_prior(mut self, prior: impl Into<PriorArray>) -> Self {
+        self.priors.weights_prior = Some(prior.into());
+        self
+    }
+
+    /// hmmlearn's `means_prior` `μ₀` of every component, broadcast to
+    /// `(n_states, n_mix, n_features)` (default 0). Finite.
+    pub fn means_prior(mut self, prior: impl Into<PriorArray>) -> Self {
+        self.priors.means_prior = Some(prior.into());
+        self
+    }
+
+    /// hmmlearn's `means_weight` `λ`, broadcast to `(n_states, n_mix)`
+    /// (default 0); `μ = (λ μ₀ + Σ r x) / (λ + N)`. Finite, `>= 0`.
+    pub fn means_weight(mut self, weight: impl Into<PriorArray>) -> Self {
+        self.priors.means_weight = Some(weight.into());
+        self
+    }
+
+    /// hmmlearn's `GMMHMM` `covars_prior`, whose meaning depends on the
+    /// covariance type (its formulas, with `C` the scatter of the
+    /// responsibilities about the component's mean, `δ = μ − μ₀`):
+    ///
+    /// ```text
+    /// full:      Σ  = (Ψ + λ δδᵀ + C) / (N + 1 + ν + d + 1)       Ψ (n_states, n_mix, d, d), ν = covars_weight (n_states, n_mix)
+    /// tied:      Σ  = (Ψ + Σ_c λ_c δ_cδ_cᵀ + Σ_c C_c) / (N + M + ν + d + 1)   Ψ (n_states, d, d), ν (n_states,)
+    /// diag:      σ² = (2β + λ δ² + C) / (N + 1 + 2(α + 1))          α = covars_prior, β = covars_weight, both (n_states, n_mix, d)
+    /// spherical: σ² = (2β + λ|δ|² + C) / (d(N + 1) + 2(α + 1))      α, β (n_states, n_mix)
+    /// ```
+    ///
+    /// Unset, each is neutral (maximum likelihood): full `Ψ = 0, ν = −(d + 2)`;
+    /// tied `Ψ = 0, ν = −(M + d + 1)`; diag `α = −1.5, β = 0`; spherical
+    /// `α = −(d + 2)/2, β = 0`. These are hmmlearn's `None` defaults except
+    /// spherical, where hmmlearn uses `α = −(M + 2)/2` (neutral only when
+    /// `M = d`); pass that value for hmmlearn's numbers. `Ψ` must be
+    /// symmetric positive semi-definite, `β >= 0`, `α` and `ν` finite; a
+    /// component whose denominator is not positive (possible for small `α`
+    /// or `ν` and a nearly empty component) gets no valid covariance and is
+    /// repaired like a collapsed one. hmmlearn centres `C` on the means of
+    /// the E-step: see [`covariance_centre`](Self::covariance_centre).
+    pub fn covars_prior(mut self, prior: impl Into<PriorArray>) -> Self {
+        self.priors.covars_prior = Some(prior.into());
+        self
+    }
+
+    /// hmmlearn's `GMMHMM` `covars_weight`: `ν` for full and tied, `β` for
+    /// diag and spherical (see [`covars_prior`](Self::covars_prior)).
+    pub fn covars_weight(mut self, weight: impl Into<PriorArray>) -> Self {
+        self.priors.covars_weight = Some(weight.into());
+        self
+    }
+
+    /// About which means the new covariances are computed (default
+    /// [`CovarianceCentre::NewMeans`], the exact M-step). hmmlearn 0.3's
+    /// `GMMHMM` accumulates the scatter about the means of the E-step
+    /// ([`CovarianceCentre::PreviousMeans`]), with or without priors; choose
+    /// that for its numbers.
+    pub fn covariance_centre(mut self, centre: CovarianceCentre) -> Self {
+        self.priors.covariance_centre = centre;
         self
     }
 }
@@ -632,12 +824,35 @@ impl Initialise<GmmEmission> for HmmBuilder<GmmEmission> {
         }
         GmmEmission::new(states)
     }
+
+    fn emission_prior(
+        &self,
+        data: DataRef<'_>,
+    ) -> Result<Option<Vec<crate::mixture::em::MixturePrior>>> {
+        let (kind, m) = match &self.emission {
+            Some(e) => (e.covariance_type(), e.n_mix()),
+            None => (self.covariance, self.n_mix),
+        };
+        self.priors.gmm(kind, self.n_states, m, data.n_cols())
+    }
 }
 
 impl HmmBuilder<CategoricalEmission> {
     /// Number of symbols `M` (default: the largest symbol in the data plus one).
     pub fn n_symbols(mut self, n_symbols: usize) -> Self {
         self.n_symbols = Some(n_symbols);
+        self
+    }
+
+    /// hmmlearn's `emissionprob_prior`: Dirichlet concentrations of each
+    /// state's emission row, broadcast to `(n_states, n_symbols)` (default 1:
+    /// maximum likelihood, hmmlearn's default too). Row `j` becomes
+    /// `max(α_j − 1 + n_j, 0)` normalised, `n_j` the expected symbol counts;
+    /// a row the prior clamps to all zeros keeps its values (hmmlearn would
+    /// leave a row of zeros), and an unvisited state keeps its row. Finite,
+    /// `>= 0`.
+    pub fn emissionprob_prior(mut self, prior: impl Into<PriorArray>) -> Self {
+        self.priors.emissionprob_prior = Some(prior.into());
         self
     }
 }
@@ -685,6 +900,15 @@ impl Initialise<CategoricalEmission> for HmmBuilder<CategoricalEmission> {
             p.extend(row.iter().map(|v| v / s));
         }
         CategoricalEmission::new(p, m)
+    }
+
+    fn emission_prior(&self, data: DataRef<'_>) -> Result<Option<Vec<f64>>> {
+        let m = match (&self.emission, self.n_symbols) {
+            (Some(e), _) => e.n_symbols(),
+            (None, Some(m)) => m,
+            (None, None) => check_symbols(data, None)?,
+        };
+        self.priors.categorical(self.n_states, m)
     }
 }
 

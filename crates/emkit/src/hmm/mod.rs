@@ -25,19 +25,55 @@
 //!   fit report (`reseeded`).
 //! - Zeros in the start or transition probabilities stay zero through training:
 //!   expected counts of an impossible transition are exactly zero.
+//!
+//! # MAP priors
+//!
+//! [`HmmBuilder`] takes hmmlearn 0.3's priors under its names —
+//! `startprob_prior`, `transmat_prior` for every HMM; `means_prior`,
+//! `means_weight`, `covars_prior`, `covars_weight` for Gaussian and
+//! GMM emissions (each with hmmlearn's own formulas, which differ between
+//! the two), `weights_prior` for GMM and `emissionprob_prior` for
+//! categorical emissions — as [`PriorArray`]s broadcast by numpy's rules, so
+//! that hmmlearn's arguments pass through unchanged. Each is checked once
+//! when a fit starts (`Error::InvalidConfig` with the hmmlearn name as
+//! `field`). Unset priors are neutral: the M-step is then maximum likelihood,
+//! bit for bit as without priors. Set, the M-step is hmmlearn's MAP update
+//! (tested against hmmlearn 0.3.3 to 1e-10), never a NaN or a negative
+//! probability: Dirichlet pseudo-counts are clamped at zero (as hmmlearn
+//! does for the chain; for mixture weights, where it does not, too), a row
+//! the prior clamps to all zeros keeps its values, and a covariance the
+//! prior leaves without a positive denominator is repaired like a collapsed
+//! one.
+//!
+//! What a MAP fit reports: the M-step maximises the expected log-likelihood
+//! plus the log prior, so the log *posterior* is what rises monotonically
+//! (tested); the log-likelihood may fall a little from one iteration to the
+//! next. emkit still traces the log-likelihood, tests convergence on its
+//! change (`tol`) and picks the best restart by it, as hmmlearn's `monitor_`
+//! does: hmmlearn's priors are improper for some values (its GMM defaults
+//! among them), so a log posterior is not always defined, and the fitted
+//! model's reported `log_likelihood` stays its `score`. Near a MAP fixed
+//! point the parameters, and so the log-likelihood, stop moving, so the
+//! test stops there. One difference remains: hmmlearn stops at the first
+//! iteration whose gain is below `tol`, a *fall* included, where emkit's
+//! test is on the size of the change and goes on through a fall larger than
+//! `tol` (without priors the two agree, the likelihood never falls).
 
 mod emission;
 mod fit;
 mod forward_backward;
+mod priors;
 mod scaled;
 mod viterbi;
 
+pub use crate::dist::gaussian::CovarianceCentre;
 pub use emission::{
     CategoricalEmission, CategoricalStats, Emission, GaussianEmission, GaussianStats, GmmEmission,
     GmmStats,
 };
 pub use fit::{HmmBuilder, HmmFit, Initialise};
 pub use forward_backward::{forward, forward_backward, Posteriors};
+pub use priors::PriorArray;
 pub use viterbi::viterbi;
 
 use rand::SeedableRng;

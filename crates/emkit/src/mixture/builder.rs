@@ -439,6 +439,7 @@ impl GaussianMixtureBuilder {
         maximize_into(
             &stats,
             reg_covar,
+            None,
             &mut model,
             &mut factor_scratch(self.covariance, d),
         )?;

@@ -8,8 +8,9 @@
 //! the data's offset from the origin.
 
 use crate::data::DataRef;
+use crate::dist::categorical::pseudo_count;
 use crate::dist::gaussian::{
-    blocks_of, covariances_from_stats, factor_block, per_block, CovarianceType,
+    blocks_of, covariances_with_prior, factor_block, per_block, CovarianceType, GaussianPrior,
 };
 use crate::em::{EmData, EmModel, MaximizeOutcome, SufficientStats};
 use crate::error::{Error, Result};
@@ -269,14 +270,30 @@ impl<'a> EmModel<RowBlocks<'a>> for MixtureEm {
     }
 
     fn maximize(&mut self, stats: &MixtureStats) -> Result<MaximizeOutcome> {
-        let reseeded = maximize_into(stats, self.reg_covar, &mut self.model, &mut self.chol)?;
+        let reseeded = maximize_into(stats, self.reg_covar, None, &mut self.model, &mut self.chol)?;
         Ok(MaximizeOutcome { reseeded })
     }
 }
 
+/// A MAP prior on a mixture's parameters: Dirichlet concentrations on the
+/// weights and a conjugate prior on the components (hmmlearn's `GMMHMM`
+/// priors of one state, lowered by [`crate::hmm`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MixturePrior {
+    /// `k`: the weights' Dirichlet concentrations `α` (1: none).
+    pub(crate) weights: Vec<f64>,
+    /// The components' means and covariances.
+    pub(crate) components: GaussianPrior,
+}
+
 /// The M-step: writes new parameters from merged statistics into `model`
 /// (whose shapes match), re-seeding empty or collapsed components. Allocates
-/// nothing unless a component must be re-seeded.
+/// nothing unless a component must be re-seeded (or a prior is given).
+///
+/// With a `prior` the step is the MAP one: weights `∝ max(α − 1 + N, 0)`
+/// (plus scikit-learn's `10·eps`), means and covariances as
+/// [`GaussianPrior`] says; `None` is maximum likelihood, and so is a prior at
+/// its neutral values, bit for bit.
 ///
 /// Re-seeding policy: a component whose mass is below [`EMPTY_COMPONENT_SHARE`]
 /// of the data, or whose covariance is not positive definite even with
@@ -288,6 +305,7 @@ impl<'a> EmModel<RowBlocks<'a>> for MixtureEm {
 pub(crate) fn maximize_into(
     stats: &MixtureStats,
     reg_covar: f64,
+    prior: Option<&MixturePrior>,
     model: &mut GaussianMixture,
     chol: &mut [f64],
 ) -> Result<Vec<usize>> {
@@ -299,14 +317,31 @@ pub(crate) fn maximize_into(
     for (c, s) in counts.iter_mut().zip(&stats.counts) {
         *c = s + 10.0 * f64::EPSILON;
     }
+    let components = prior.map(|p| &p.components);
     for j in 0..k {
         for i in 0..d {
-            model.means[j * d + i] = stats.shifts[j * d + i] + stats.first[j * d + i] / counts[j];
+            let (c, s) = (stats.shifts[j * d + i], stats.first[j * d + i]);
+            model.means[j * d + i] = match components {
+                None => c + s / counts[j],
+                Some(p) => p.mean(j, i, c, s, counts[j]),
+            };
         }
     }
     let f = &mut model.factored;
     let cov = f.covariances.values_mut();
-    covariances_from_stats(kind, counts, &stats.first, &stats.second, d, reg_covar, cov);
+    covariances_with_prior(
+        kind,
+        d,
+        counts,
+        &stats.shifts,
+        &stats.first,
+        &stats.second,
+        &model.means,
+        true,
+        components,
+        reg_covar,
+        cov,
+    );
     let per = per_block(kind, d);
     let mut bad: Vec<usize> = Vec::new();
     for j in 0..k {
@@ -338,26 +373,31 @@ pub(crate) fn maximize_into(
         }
     }
     bad.sort_unstable();
-    if !bad.is_empty() {
-        if kind != CovarianceType::Tied {
-            repair_with_pooled(
-                kind,
-                d,
-                cov,
-                counts,
-                &bad,
-                &mut f.precisions_cholesky,
-                &mut f.log_det,
-                chol,
-                reg_covar,
-            )?;
+    if !bad.is_empty() && kind != CovarianceType::Tied {
+        repair_with_pooled(
+            kind,
+            d,
+            cov,
+            counts,
+            &bad,
+            &mut f.precisions_cholesky,
+            &mut f.log_det,
+            chol,
+            reg_covar,
+        )?;
+    }
+    if let Some(p) = prior {
+        // The weights' pseudo-counts; the means and covariances above used
+        // the plain counts.
+        for (c, (&n, &a)) in counts.iter_mut().zip(stats.counts.iter().zip(&p.weights)) {
+            *c = pseudo_count(a, n) + 10.0 * f64::EPSILON;
         }
-        for (i, &j) in bad.iter().enumerate() {
-            if let Some(x) = stats.worst.row(i) {
-                model.means[j * d..(j + 1) * d].copy_from_slice(x);
-            }
-            counts[j] = 1.0;
+    }
+    for (i, &j) in bad.iter().enumerate() {
+        if let Some(x) = stats.worst.row(i) {
+            model.means[j * d..(j + 1) * d].copy_from_slice(x);
         }
+        counts[j] = 1.0;
     }
     let sum: f64 = counts.iter().sum();
     for (w, lw) in model.weights.iter_mut().zip(model.log_weights.iter_mut()) {

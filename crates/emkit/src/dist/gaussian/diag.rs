@@ -1,6 +1,6 @@
 //! Diagonal covariance: each component has its own `d` variances.
 
-use super::{centred_sums, lane_total};
+use super::{centred_sums, lane_total, PriorTerms};
 use crate::linalg::lanes::Lane;
 use crate::linalg::simd::Simd;
 use crate::linalg::{positive_finite, LN_2PI};
@@ -74,19 +74,26 @@ pub(super) fn accumulate<S: Simd>(
     }
 }
 
-/// Variances `(q − s²/N)/N + reg`, into `out`.
+/// Variances `(q − s²/N)/N + reg`, into `out`; with a prior,
+/// `(q − s²/N + ψ)/(N + ν) + reg` (its `scale` ψ and `dof` ν per variance).
 pub(super) fn from_stats(
     counts: &[f64],
     first: &[f64],
     second: &[f64],
     d: usize,
     reg: f64,
+    prior: Option<PriorTerms<'_>>,
     out: &mut [f64],
 ) {
     for (j, &n) in counts.iter().enumerate() {
         for i in 0..d {
             let s = first[j * d + i];
-            out[j * d + i] = (second[j * d + i] - s * s / n) / n + reg;
+            let scatter = second[j * d + i] - s * s / n;
+            let v = match prior {
+                None => scatter / n,
+                Some(p) => (scatter + p.scale[j * d + i]) / (n + p.dof[j * d + i]),
+            };
+            out[j * d + i] = v + reg;
         }
     }
 }

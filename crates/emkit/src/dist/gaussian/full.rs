@@ -1,6 +1,6 @@
 //! Full covariance: each component has its own `d × d` matrix.
 
-use super::lane_total;
+use super::{lane_total, PriorTerms};
 use crate::linalg::lanes::{Lane, LANES, ZERO};
 use crate::linalg::simd::Simd;
 use crate::linalg::{cholesky_lower, precision_cholesky_from_lower, LN_2PI};
@@ -533,13 +533,16 @@ fn row_tile<S: Simd, const MA: usize>(
     }
 }
 
-/// Covariances `(S − s sᵀ/N)/N + reg·I` from shifted sums (upper triangles), into `out`.
+/// Covariances `(S − s sᵀ/N)/N + reg·I` from shifted sums (upper triangles),
+/// into `out`; with a prior, `(S − s sᵀ/N + Ψ)/(N + ν) + reg·I` (the upper
+/// triangle of its `scale` Ψ, one `dof` ν per component).
 pub(super) fn from_stats(
     counts: &[f64],
     first: &[f64],
     second: &[f64],
     d: usize,
     reg: f64,
+    prior: Option<PriorTerms<'_>>,
     out: &mut [f64],
 ) {
     for (j, &n) in counts.iter().enumerate() {
@@ -548,7 +551,11 @@ pub(super) fn from_stats(
         let c = &mut out[j * d * d..(j + 1) * d * d];
         for a in 0..d {
             for b in a..d {
-                let v = (upper[a * d + b] - s[a] * s[b] / n) / n;
+                let scatter = upper[a * d + b] - s[a] * s[b] / n;
+                let v = match prior {
+                    None => scatter / n,
+                    Some(p) => (scatter + p.scale[j * d * d + a * d + b]) / (n + p.dof[j]),
+                };
                 c[a * d + b] = v;
                 c[b * d + a] = v;
             }

@@ -8,6 +8,7 @@
 
 mod diag;
 mod full;
+mod prior;
 mod spherical;
 mod tied;
 
@@ -15,6 +16,8 @@ use std::fmt;
 use std::str::FromStr;
 
 pub(crate) use full::{packed_lanes, Block, ROW_SCATTER_MIN_D};
+pub use prior::CovarianceCentre;
+pub(crate) use prior::{covariances_with_prior, GaussianPrior};
 
 use crate::linalg::lanes::Lane;
 use crate::linalg::simd::Simd;
@@ -340,8 +343,22 @@ pub(crate) fn accumulate_block<S: Simd>(
     }
 }
 
+/// What a conjugate prior adds to the covariance M-step (see
+/// [`GaussianPrior`]): `scale` to the scatter matrices (laid out as the
+/// covariances; full and tied read the upper triangle; spherical holds one
+/// value per component, the sum over features), `dof` to the counts that
+/// divide them (full and spherical one per component, tied one, diag one per
+/// variance).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PriorTerms<'a> {
+    pub scale: &'a [f64],
+    pub dof: &'a [f64],
+}
+
 /// Covariances from merged statistics (`counts[j] = Σ r`, `first[j] = Σ r(x−c_j)`,
-/// second moments), with `reg_covar` added to every variance, into `out`.
+/// second moments), with `reg_covar` added to every variance, into `out`; a
+/// prior's terms, when given, are added to the scatter and to the counts.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn covariances_from_stats(
     kind: CovarianceType,
     counts: &[f64],
@@ -349,14 +366,14 @@ pub(crate) fn covariances_from_stats(
     second: &[f64],
     d: usize,
     reg_covar: f64,
+    prior: Option<PriorTerms<'_>>,
     out: &mut [f64],
 ) {
+    let (n, s, q, r) = (counts, first, second, reg_covar);
     match kind {
-        CovarianceType::Full => full::from_stats(counts, first, second, d, reg_covar, out),
-        CovarianceType::Tied => tied::from_stats(counts, first, second, d, reg_covar, out),
-        CovarianceType::Diagonal => diag::from_stats(counts, first, second, d, reg_covar, out),
-        CovarianceType::Spherical => {
-            spherical::from_stats(counts, first, second, d, reg_covar, out)
-        }
+        CovarianceType::Full => full::from_stats(n, s, q, d, r, prior, out),
+        CovarianceType::Tied => tied::from_stats(n, s, q, d, r, prior, out),
+        CovarianceType::Diagonal => diag::from_stats(n, s, q, d, r, prior, out),
+        CovarianceType::Spherical => spherical::from_stats(n, s, q, d, r, prior, out),
     }
 }

@@ -1,6 +1,6 @@
 //! Spherical covariance: each component has one variance, `σ²·I`.
 
-use super::{centred_sums, lane_total};
+use super::{centred_sums, lane_total, PriorTerms};
 use crate::linalg::lanes::Lane;
 use crate::linalg::simd::Simd;
 use crate::linalg::{positive_finite, LN_2PI};
@@ -71,17 +71,24 @@ pub(super) fn accumulate<S: Simd>(
     }
 }
 
-/// The mean over features of the diagonal variances, as scikit-learn does, into `out`.
+/// The mean over features of the diagonal variances, as scikit-learn does,
+/// into `out`; with a prior, `(q − |s|²/N + ψ)/((N + ν)·d) + reg` (its `scale`
+/// ψ, summed over features, and `dof` ν per component).
 pub(super) fn from_stats(
     counts: &[f64],
     first: &[f64],
     second: &[f64],
     d: usize,
     reg: f64,
+    prior: Option<PriorTerms<'_>>,
     out: &mut [f64],
 ) {
     for (j, &n) in counts.iter().enumerate() {
         let s2: f64 = first[j * d..(j + 1) * d].iter().map(|s| s * s).sum();
-        out[j] = (second[j] - s2 / n) / (n * d as f64) + reg;
+        let scatter = second[j] - s2 / n;
+        out[j] = match prior {
+            None => scatter / (n * d as f64),
+            Some(p) => (scatter + p.scale[j]) / ((n + p.dof[j]) * d as f64),
+        } + reg;
     }
 }

@@ -2,6 +2,7 @@
 //! are the full kernel's, pooled over components (`full::accumulate`).
 
 use super::full::{centre, common_shift, log_density_lanes, project};
+use super::PriorTerms;
 use crate::linalg::lanes::Lane;
 use crate::linalg::simd::Simd;
 
@@ -40,13 +41,16 @@ pub(super) fn log_densities<S: Simd>(
     }
 }
 
-/// The pooled within-component covariance `(Σ_j S_j − s_j s_jᵀ/N_j) / Σ N_j + reg·I`, into `out`.
+/// The pooled within-component covariance `(Σ_j S_j − s_j s_jᵀ/N_j) / Σ N_j + reg·I`,
+/// into `out`; with a prior, `(Σ_j (S_j − s_j s_jᵀ/N_j) + Ψ) / (Σ N_j + ν) + reg·I`
+/// (the upper triangle of its `scale` Ψ, its one `dof` ν).
 pub(super) fn from_stats(
     counts: &[f64],
     first: &[f64],
     second: &[f64],
     d: usize,
     reg: f64,
+    prior: Option<PriorTerms<'_>>,
     out: &mut [f64],
 ) {
     for a in 0..d {
@@ -65,7 +69,10 @@ pub(super) fn from_stats(
     let total: f64 = counts.iter().sum();
     for a in 0..d {
         for b in a..d {
-            let v = out[a * d + b] / total;
+            let v = match prior {
+                None => out[a * d + b] / total,
+                Some(p) => (out[a * d + b] + p.scale[a * d + b]) / (total + p.dof[0]),
+            };
             out[a * d + b] = v;
             out[b * d + a] = v;
         }
