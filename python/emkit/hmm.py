@@ -78,8 +78,30 @@ def _flat(a):
     return np.ascontiguousarray(a, dtype=np.float64).ravel()
 
 
-def _dirichlet_letters(params):
-    return "".join(sorted(set(params)))
+def _prior_arrays(est, names):
+    """hmmlearn's prior arguments (attributes ``names`` of ``est``) as the
+    library takes them: name -> (values, shape), broadcast by numpy's rules
+    in the library, which checks them."""
+    return _as_prior_arrays({name: getattr(est, name) for name in names})
+
+
+def _as_prior_arrays(values):
+    out = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        a = np.asarray(value, dtype=np.float64)
+        out[name] = (a.ravel().tolist(), list(a.shape))
+    return out
+
+
+def _floor_unless_regularised(covars_prior):
+    """emkit's 1e-6 variance floor (``reg_covar``) in the M-step, unless a
+    positive ``covars_prior`` regularises every variance already: then none,
+    so that the M-step is hmmlearn's exactly."""
+    if covars_prior is not None and np.all(np.asarray(covars_prior, dtype=np.float64) > 0):
+        return 0.0
+    return 1e-6
 
 
 class _BaseHMM(BaseEstimator):
@@ -384,12 +406,22 @@ def _full_covars(covars, covariance_type, n_states, n_features):
 class GaussianHMM(_BaseHMM):
     """hmmlearn's ``GaussianHMM``, fitted by emkit.
 
+    The priors are hmmlearn's MAP estimates in the M-step (Dirichlet
+    pseudo-counts for start and transitions, a normal prior on the means,
+    inverse-gamma / inverse-Wishart on the covariances). With a positive
+    ``covars_prior`` (the default 1e-2) the M-step is exactly hmmlearn's;
+    with ``covars_prior=0`` (plain maximum likelihood) emkit keeps every
+    variance at least 1e-6 in the M-step, so a state cannot collapse onto
+    tied values (where the likelihood is unbounded). ``min_covar`` is added
+    to the whole data's covariance at initialisation, as in hmmlearn.
+    Means start from k-means (emkit's, seeded by ``random_state``; not
+    scikit-learn's KMeans draws).
+
     ``implementation`` is accepted and has no effect: emkit's recursions
     scale, and fall back to log space sequence by sequence where scaling
-    cannot represent a step. ``min_covar`` is added to the whole data's
-    covariance at initialisation, as in hmmlearn; emkit also keeps every
-    variance at least 1e-6 (its ``reg_covar``) in the M-step, so a state
-    cannot collapse onto tied values.
+    cannot represent a step. ``tol`` is on the total log-likelihood, as in
+    hmmlearn; emkit stops when the change is smaller than ``tol`` in size
+    (hmmlearn also stops when the log-likelihood falls).
     """
 
     _emission = "gaussian"
@@ -451,7 +483,14 @@ class GaussianHMM(_BaseHMM):
         return X
 
     def _fit_kwargs(self):
-        return {"covariance_type": self.covariance_type}
+        return {
+            "covariance_type": self.covariance_type,
+            "reg_covar": _floor_unless_regularised(self.covars_prior),
+            "priors": _prior_arrays(
+                self,
+                ("startprob_prior", "transmat_prior", "means_prior", "means_weight", "covars_prior", "covars_weight"),
+            ),
+        }
 
     @property
     def covars_(self):
@@ -464,19 +503,19 @@ class GaussianHMM(_BaseHMM):
 
     def _initial_emission(self, X):
         init_m, init_c = self._needs_init("m", "means_"), self._needs_init("c", "_covars_")
-        if init_m and init_c:
-            return None  # the library's k-means means and covariance
         nc, nf = int(self.n_components), X.shape[1]
         means = self.means_ if not init_m else _library_start_means(X, nc, self.random_state)
         if not init_c:
             covars = self._covars_
         else:
+            # hmmlearn's: the whole data's covariance (n - 1 divisor) plus
+            # min_covar, per type; spherical takes the mean of every entry.
             cv = np.atleast_2d(np.cov(X.T)) + self.min_covar * np.eye(nf)
             covars = {
                 "full": np.tile(cv, (nc, 1, 1)),
                 "tied": cv,
                 "diag": np.tile(np.diag(cv), (nc, 1)),
-                "spherical": np.full(nc, np.diag(cv).mean()),
+                "spherical": np.full(nc, cv.mean()),
             }[self.covariance_type]
         return np.asarray(means, dtype=np.float64), np.asarray(covars, dtype=np.float64)
 
@@ -613,7 +652,10 @@ class CategoricalHMM(_BaseHMM):
         return learn.replace("e", "m")
 
     def _fit_kwargs(self):
-        return {"n_symbols": int(self.n_features)}
+        return {
+            "n_symbols": int(self.n_features),
+            "priors": _prior_arrays(self, ("startprob_prior", "transmat_prior", "emissionprob_prior")),
+        }
 
     def _initial_emission(self, X):
         if self._needs_init("e", "emissionprob_"):
@@ -650,7 +692,20 @@ class CategoricalHMM(_BaseHMM):
 
 class GMMHMM(_BaseHMM):
     """hmmlearn's ``GMMHMM``, fitted by emkit: each state emits from a
-    mixture of ``n_mix`` Gaussians. ``implementation`` has no effect."""
+    mixture of ``n_mix`` Gaussians.
+
+    The priors and their defaults (``covars_prior=None`` and
+    ``covars_weight=None`` take hmmlearn's per-type values) are hmmlearn's
+    MAP M-step, covariances centred on the previous means as hmmlearn does.
+    Where hmmlearn's formulas break down emkit does not follow: weights are
+    clamped at zero (hmmlearn's can go negative with ``weights_prior < 1``),
+    and a component left with no mass is re-seeded. Weights, means and
+    covariances are learned together (``params`` needs all of 'w', 'm', 'c'
+    or none of them). No variance floor is added (hmmlearn adds none); a
+    component that collapses is re-seeded instead. Each state's mixture starts from k-means on its
+    k-means cluster and a short mixture fit (hmmlearn nests k-means too).
+    ``implementation`` has no effect.
+    """
 
     _emission = "gmm"
     _emission_letters = "mcw"
@@ -719,8 +774,32 @@ class GMMHMM(_BaseHMM):
             )
         return "".join(c for c in learn if c in "st") + ("mc" if mixture else "")
 
+    def _covars_prior_defaults(self):
+        """hmmlearn's defaults for ``covars_prior=None`` / ``covars_weight=None``."""
+        nm, nf = int(self.n_mix), self.n_features
+        return {
+            "full": (0.0, -(1.0 + nf + 1.0)),
+            "tied": (0.0, -(nm + nf + 1.0)),
+            "diag": (-1.5, 0.0),
+            "spherical": (-(nm + 2.0) / 2.0, 0.0),
+        }[self.covariance_type]
+
     def _fit_kwargs(self):
-        return {"covariance_type": self.covariance_type, "n_mix": int(self.n_mix)}
+        prior, weight = self._covars_prior_defaults()
+        covars_prior = prior if self.covars_prior is None else self.covars_prior
+        covars_weight = weight if self.covars_weight is None else self.covars_weight
+        priors = _prior_arrays(self, ("startprob_prior", "transmat_prior", "weights_prior", "means_prior", "means_weight"))
+        priors.update(_as_prior_arrays({"covars_prior": covars_prior, "covars_weight": covars_weight}))
+        return {
+            "covariance_type": self.covariance_type,
+            "n_mix": int(self.n_mix),
+            # hmmlearn's M-step exactly: no variance floor (a component that
+            # collapses is re-seeded by the library instead).
+            "reg_covar": 0.0,
+            "priors": priors,
+            # hmmlearn centres a state's covariances on its previous means.
+            "covariance_centre": "previous",
+        }
 
     def _cov_shape(self, nc, m, nf):
         return {

@@ -6,8 +6,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use emkit::hmm::{
-    AnyHmm, CategoricalEmission, CategoricalHmm, GaussianEmission, GaussianHmm, GmmEmission,
-    GmmHmm, Hmm as LibHmm, Learn, Sequences,
+    AnyHmm, CategoricalEmission, CategoricalHmm, CovarianceCentre, GaussianEmission, GaussianHmm,
+    GmmEmission, GmmHmm, Hmm as LibHmm, Learn, PriorArray, Sequences,
 };
 use emkit::io::HmmFile;
 use emkit::GaussianMixture;
@@ -325,13 +325,40 @@ impl Hmm {
     }
 }
 
+/// The prior `name` of `priors` (`{name: (values, shape)}`), if given.
+fn prior(priors: Option<&Bound<'_, PyDict>>, name: &str) -> PyResult<Option<PriorArray>> {
+    let Some(d) = priors else {
+        return Ok(None);
+    };
+    let Some(p) = d.get_item(name)? else {
+        return Ok(None);
+    };
+    let (values, shape): (Vec<f64>, Vec<usize>) = p.extract()?;
+    Ok(Some(PriorArray::new(values, shape)))
+}
+
+/// Sets each prior of `names` that `priors` holds, by the builder method of that name.
+macro_rules! with_priors {
+    ($builder:expr, $priors:expr, [$($name:ident),*]) => {{
+        let mut b = $builder;
+        $(
+            if let Some(p) = prior($priors, stringify!($name))? {
+                b = b.$name(p);
+            }
+        )*
+        b
+    }};
+}
+
 /// Fits an HMM by Baum–Welch: `(model, report)`. `init` gives the starting
 /// values of the parts named in `init_parts` (`s` start, `t` transitions,
-/// `e` the emission); the others are initialised from the data.
+/// `e` the emission); the others are initialised from the data. `priors`
+/// maps hmmlearn's prior names to `(values, shape)` (numpy broadcasting);
+/// `covariance_centre` is "new" or "previous" (GMM, see the library).
 #[pyfunction]
 #[pyo3(signature = (x, lengths, emission, n_states, tol, max_iter, n_init, seed, learn,
     covariance_type="diag", reg_covar=1e-6, n_mix=1, n_symbols=None, init=None,
-    init_parts="", callback=None))]
+    init_parts="", priors=None, covariance_centre="new", callback=None))]
 #[allow(clippy::too_many_arguments)]
 fn fit_hmm<'py>(
     py: Python<'py>,
@@ -350,8 +377,20 @@ fn fit_hmm<'py>(
     n_symbols: Option<usize>,
     init: Option<PyRef<'py, Hmm>>,
     init_parts: &str,
+    priors: Option<Bound<'py, PyDict>>,
+    covariance_centre: &str,
     callback: Option<Py<PyAny>>,
 ) -> PyResult<(Hmm, Bound<'py, PyDict>)> {
+    let priors = priors.as_ref();
+    let centre = match covariance_centre {
+        "new" => CovarianceCentre::NewMeans,
+        "previous" => CovarianceCentre::PreviousMeans,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "covariance_centre must be \"new\" or \"previous\", got {other:?}"
+            )))
+        }
+    };
     let seqs = sequences(&x, lengths.as_deref())?;
     let learn: Learn = learn.parse().map_err(to_py)?;
     let kind = self::covariance_type(covariance_type)?;
@@ -392,6 +431,18 @@ fn fit_hmm<'py>(
             let b = GaussianHmm::builder(n_states)
                 .covariance(kind)
                 .reg_covar(reg_covar);
+            let b = with_priors!(
+                b,
+                priors,
+                [
+                    startprob_prior,
+                    transmat_prior,
+                    means_prior,
+                    means_weight,
+                    covars_prior,
+                    covars_weight
+                ]
+            );
             let b = starting!(b, Gaussian)
                 .learn(learn)
                 .tol(tol)
@@ -406,6 +457,11 @@ fn fit_hmm<'py>(
             if let Some(m) = n_symbols {
                 b = b.n_symbols(m);
             }
+            let b = with_priors!(
+                b,
+                priors,
+                [startprob_prior, transmat_prior, emissionprob_prior]
+            );
             let b = starting!(b, Categorical)
                 .learn(learn)
                 .tol(tol)
@@ -419,7 +475,21 @@ fn fit_hmm<'py>(
             let b = GmmHmm::builder(n_states)
                 .covariance(kind)
                 .reg_covar(reg_covar)
-                .n_mix(n_mix);
+                .n_mix(n_mix)
+                .covariance_centre(centre);
+            let b = with_priors!(
+                b,
+                priors,
+                [
+                    startprob_prior,
+                    transmat_prior,
+                    weights_prior,
+                    means_prior,
+                    means_weight,
+                    covars_prior,
+                    covars_weight
+                ]
+            );
             let b = starting!(b, Gmm)
                 .learn(learn)
                 .tol(tol)

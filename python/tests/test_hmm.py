@@ -267,3 +267,91 @@ def test_bad_input_raises_value_errors():
         m = emkit.hmm.GaussianHMM(2).fit(X)
         m.startprob_ = np.array([0.7, 0.7])
         m.score(X)
+
+
+# ------------------------------------------ MAP priors: hmmlearn's M-step
+
+
+def same_start(ours, theirs, X, rng, emission):
+    k = ours.n_components
+    start = rng.dirichlet(np.ones(k))
+    trans = rng.dirichlet(np.ones(k) * 3, size=k)
+    for m in (ours, theirs):
+        m.startprob_, m.transmat_ = start, trans
+    if emission == "gaussian":
+        d = X.shape[1]
+        means = X[rng.choice(len(X), k, replace=False)]
+        cv = np.cov(X.T) + 1e-3 * np.eye(d)
+        covars = {
+            "full": np.tile(cv, (k, 1, 1)),
+            "tied": cv,
+            "diag": np.tile(np.diag(cv), (k, 1)),
+            "spherical": np.full(k, np.diag(cv).mean()),
+        }[ours.covariance_type]
+        for m in (ours, theirs):
+            m.means_, m.covars_ = means, covars
+    else:
+        e = rng.dirichlet(np.ones(3), size=k)
+        for m in (ours, theirs):
+            m.emissionprob_ = e
+
+
+PRIORS = [
+    {},  # hmmlearn's defaults: covars_prior=1e-2 and neutral Dirichlets
+    {"startprob_prior": 2.0, "transmat_prior": 3.0, "means_prior": 0.5, "means_weight": 2.0, "covars_prior": 0.3, "covars_weight": 4.0},
+]
+
+
+@pytest.mark.parametrize("kind", ["full", "tied", "diag", "spherical"])
+@pytest.mark.parametrize("priors", range(len(PRIORS)))
+def test_fits_with_priors_are_hmmlearns_from_the_same_start(kind, priors):
+    X = observations("gaussian_2d")
+    kw = dict(covariance_type=kind, n_iter=5, init_params="", **PRIORS[priors])
+    ours = emkit.hmm.GaussianHMM(3, tol=0.0, **kw)
+    theirs = hmmlearn.hmm.GaussianHMM(3, tol=-np.inf, **kw)
+    same_start(ours, theirs, X, np.random.RandomState(priors), "gaussian")
+    ours.fit(X)
+    theirs.fit(X)
+    # Five MAP iterations from the same parameters: the same formulas in
+    # another summation order (the library's centred moments), so agreement
+    # to ~1e-13 of each array's scale; 1e-10 is the bound.
+    for name in ("startprob_", "transmat_", "means_", "covars_"):
+        a, b = getattr(ours, name), getattr(theirs, name)
+        if name == "covars_" and kind == "spherical":
+            b = b[:: X.shape[1]]  # hmmlearn's (n * d, d, d) after a fit: one per state
+        assert np.max(np.abs(a - b)) <= 1e-10 * np.max(np.abs(b)), name
+    np.testing.assert_allclose(list(ours.monitor_.history), list(theirs.monitor_.history), rtol=1e-10)
+
+
+def test_categorical_priors_are_hmmlearns():
+    S = observations("categorical")
+    kw = dict(n_features=3, n_iter=5, init_params="", startprob_prior=1.5, transmat_prior=2.0, emissionprob_prior=3.0)
+    ours = emkit.hmm.CategoricalHMM(2, tol=0.0, **kw)
+    theirs = hmmlearn.hmm.CategoricalHMM(2, tol=-np.inf, **kw)
+    same_start(ours, theirs, S, np.random.RandomState(7), "categorical")
+    ours.fit(S)
+    theirs.fit(S)
+    for name in ("startprob_", "transmat_", "emissionprob_"):
+        np.testing.assert_allclose(getattr(ours, name), getattr(theirs, name), rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind", ["diag", "full"])
+def test_gmm_hmm_default_priors_are_hmmlearns(kind):
+    X = observations("gaussian_2d")
+    k, mix, d = 2, 2, 2
+    rng = np.random.RandomState(11)
+    kw = dict(n_mix=mix, covariance_type=kind, n_iter=4, init_params="")
+    ours = emkit.hmm.GMMHMM(k, tol=0.0, **kw)
+    theirs = hmmlearn.hmm.GMMHMM(k, tol=-np.inf, **kw)
+    start, trans = rng.dirichlet(np.ones(k)), rng.dirichlet(np.ones(k) * 3, size=k)
+    weights = rng.dirichlet(np.ones(mix) * 3, size=k)
+    means = X[rng.choice(len(X), k * mix, replace=False)].reshape(k, mix, d)
+    cv = np.cov(X.T) + 1e-3 * np.eye(d)
+    covars = np.tile(np.diag(cv), (k, mix, 1)) if kind == "diag" else np.tile(cv, (k, mix, 1, 1))
+    for m in (ours, theirs):
+        m.startprob_, m.transmat_, m.weights_, m.means_, m.covars_ = start, trans, weights, means, covars
+    ours.fit(X)
+    theirs.fit(X)
+    for name in ("startprob_", "transmat_", "weights_", "means_", "covars_"):
+        a, b = getattr(ours, name), getattr(theirs, name)
+        assert np.max(np.abs(a - b)) <= 1e-10 * np.max(np.abs(b)), name
