@@ -18,7 +18,9 @@ if [ "${1:-}" = --python ]; then
 fi
 
 if ! $only_python; then
-    cargo test --release
+    # --workspace: the Python crate's dependencies are compiled here with the
+    # features maturin will ask for, so the wheel below reuses them.
+    cargo test --release --workspace
 fi
 
 venv="${EMKIT_TEST_VENV:-target/test-venv}"
@@ -26,8 +28,9 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import maturin, sklea
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r python/requirements-test.txt
 fi
-# The CLI too: the interchange tests run it on the models Python writes.
-cargo build --release --quiet -p emkit-cli
+# The CLI too: the interchange tests run it on the models Python writes
+# (cargo test has built it already; alone, --python builds it here).
+cargo build --release --quiet --workspace
 rm -rf target/wheels
 start=$(date +%s)
 "$venv/bin/maturin" build --release --quiet --manifest-path python/Cargo.toml \
