@@ -83,6 +83,7 @@ def test_fits_reach_hmmlearns_best_of_20(family):
         # The Rust reference test's margins: 2-state optima are found by most
         # restarts; 3-state ones are fragile local optima.
         margin = 1e-6 if k == 2 else 1e-3
+        print(f"{family} k={k} {e.get('covariance_type', '')}: shortfall {shortfall:.2e} per observation")
         assert shortfall <= margin, (family, k, e.get("covariance_type"), best, want)
 
 
