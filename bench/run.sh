@@ -10,7 +10,8 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import sklearn, threa
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet -r bench/requirements.txt
 fi
-cargo build --release --quiet -p emkit-cli
+# --workspace: the same features as the test build, so a tested tree rebuilds nothing.
+cargo build --release --quiet --workspace
 # The Python package, built into the same virtualenv: the tables time its
 # classes beside the CLI and the peer.
 "$venv/bin/maturin" build --release --quiet --manifest-path python/Cargo.toml \

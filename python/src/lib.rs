@@ -120,16 +120,19 @@ enum Event {
 }
 
 /// Forwards a fit's progress to the waiting thread and stops when it asks.
+/// Dropping it (the fit is over) wakes the waiting thread at once.
 pub(crate) struct Relay<'a> {
-    events: Option<mpsc::Sender<Event>>,
+    events: mpsc::Sender<Event>,
+    /// Whether anyone wants the progress events.
+    forward: bool,
     stop: &'a AtomicBool,
 }
 
 impl Relay<'_> {
     fn send(&self, event: Event) {
-        if let Some(tx) = &self.events {
+        if self.forward {
             // The receiver only goes away once the fit is over.
-            let _ = tx.send(event);
+            let _ = self.events.send(event);
         }
     }
 }
@@ -173,8 +176,8 @@ pub(crate) fn fit_watched<T: Send>(
 ) -> PyResult<T> {
     let pool = pool()?;
     let stop = AtomicBool::new(false);
-    let (tx, rx) = mpsc::channel::<Event>();
-    let events = callback.as_ref().map(|_| tx);
+    let (events, rx) = mpsc::channel::<Event>();
+    let forward = callback.is_some();
     let mut raised: Option<PyErr> = None;
     let raised_slot = &mut raised;
     let stop = &stop;
@@ -184,7 +187,11 @@ pub(crate) fn fit_watched<T: Send>(
                 .name("emkit-fit".into())
                 .stack_size(STACK_BYTES)
                 .spawn_scoped(scope, move || {
-                    let mut relay = Relay { events, stop };
+                    let mut relay = Relay {
+                        events,
+                        forward,
+                        stop,
+                    };
                     pool.install(|| work(&mut relay))
                 });
             let job = match job {
@@ -195,12 +202,8 @@ pub(crate) fn fit_watched<T: Send>(
                 let event = match rx.recv_timeout(POLL) {
                     Ok(event) => Some(event),
                     Err(mpsc::RecvTimeoutError::Timeout) => None,
-                    Err(mpsc::RecvTimeoutError::Disconnected) if job.is_finished() => break,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => {
-                        // No events are wanted: just wait, watching for Ctrl-C.
-                        std::thread::sleep(POLL);
-                        None
-                    }
+                    // The relay is gone: the fit is over.
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 };
                 if raised_slot.is_some() {
                     continue;
