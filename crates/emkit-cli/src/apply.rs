@@ -135,8 +135,8 @@ pub fn score(args: ScoreArgs) -> Result<()> {
             "n_features": data.n_cols(),
             "log_likelihood": ll,
             "mean_log_likelihood": mean,
-            "bic": emkit::select::bic(ll, p, n),
-            "aic": emkit::select::aic(ll, p),
+            "bic": emkit::em::criteria::bic(ll, p, n as f64),
+            "aic": emkit::em::criteria::aic(ll, p),
             "n_parameters": p,
         });
         print_line(&out.to_string())?;

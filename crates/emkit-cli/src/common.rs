@@ -280,9 +280,7 @@ pub fn flag_of(field: &str) -> String {
 /// after their column), anything else as a failed fit (exit 1).
 pub fn fit_error(name: &str, columns: &[String], e: emkit::Error) -> anyhow::Error {
     match e {
-        emkit::Error::InvalidConfig { field, reason } => {
-            return input_error(format!("{}: {reason}", flag_of(field)));
-        }
+        e @ emkit::Error::InvalidConfig { .. } => return setting_error(e),
         emkit::Error::ValueTooLarge {
             row,
             column,
@@ -388,19 +386,26 @@ pub struct EmOptions {
     pub seed: u64,
 }
 
-/// `--tol` and `--reg-covar` must be finite and non-negative.
+/// `--tol` and `--reg-covar`, checked before any data is read by the
+/// library's own checks of those settings, errors named after the flags.
 pub fn check_tol_and_reg_covar(tol: f64, reg_covar: f64) -> Result<()> {
-    if !(tol >= 0.0 && tol.is_finite()) {
-        return Err(input_error(format!(
-            "--tol must be a finite number >= 0, got {tol}"
-        )));
+    let em = emkit::EmConfig {
+        tol,
+        ..emkit::EmConfig::default()
+    };
+    em.validate()
+        .and_then(|()| emkit::dist::gaussian::check_reg_covar(reg_covar))
+        .map_err(setting_error)
+}
+
+/// A library error about a setting, as the CLI says it: `--flag: reason`.
+pub fn setting_error(e: emkit::Error) -> anyhow::Error {
+    match e {
+        emkit::Error::InvalidConfig { field, reason } => {
+            input_error(format!("{}: {reason}", flag_of(field)))
+        }
+        other => input_error(other.to_string()),
     }
-    if !(reg_covar >= 0.0 && reg_covar.is_finite()) {
-        return Err(input_error(format!(
-            "--reg-covar must be a finite number >= 0, got {reg_covar}"
-        )));
-    }
-    Ok(())
 }
 
 impl EmOptions {

@@ -463,8 +463,8 @@ impl AnyFit {
         let (ll, mean) = (best.log_likelihood, best.mean_log_likelihood);
         let p = model.n_parameters();
         let (bic, aic) = (
-            emkit::select::bic(ll, p, report.n_samples),
-            emkit::select::aic(ll, p),
+            emkit::em::criteria::bic(ll, p, report.n_samples as f64),
+            emkit::em::criteria::aic(ll, p),
         );
         let unvisited: Vec<Value> = best
             .reseeded
@@ -735,8 +735,8 @@ fn score(args: ScoreArgs) -> Result<()> {
             "n_features": model.n_features(),
             "log_likelihood": ll,
             "mean_log_likelihood": ll / n as f64,
-            "bic": emkit::select::bic(ll, p, n),
-            "aic": emkit::select::aic(ll, p),
+            "bic": emkit::em::criteria::bic(ll, p, n as f64),
+            "aic": emkit::em::criteria::aic(ll, p),
             "n_parameters": p,
         });
         print_line(&out.to_string())?;

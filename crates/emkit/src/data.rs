@@ -102,6 +102,42 @@ impl<'a> DataRef<'a> {
     }
 }
 
+/// Rows in fixed blocks of `rows` rows (the last may be shorter): the unit of
+/// work of an E-step. The block length is fixed by the model's kernel and the
+/// data's shape, never by the thread count, so that sums over blocks merge in
+/// one order and fits are bit-identical on any number of threads.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RowBlocks<'a> {
+    pub data: DataRef<'a>,
+    /// Rows per block, at least 1.
+    pub rows: usize,
+}
+
+impl<'a> RowBlocks<'a> {
+    pub fn new(data: DataRef<'a>, rows: usize) -> Self {
+        debug_assert!(rows > 0);
+        RowBlocks { data, rows }
+    }
+
+    pub fn n_blocks(&self) -> usize {
+        self.data.n_rows().div_ceil(self.rows)
+    }
+
+    /// Block `i`: its first row's index and its rows.
+    pub fn block(&self, i: usize) -> (usize, DataRef<'a>) {
+        let start = i * self.rows;
+        let end = (start + self.rows).min(self.data.n_rows());
+        (start, self.data.rows(start, end))
+    }
+}
+
+/// `(start, end)` of each block of `rows` rows among `n` rows, in order.
+pub(crate) fn row_blocks(n: usize, rows: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..n)
+        .step_by(rows)
+        .map(move |start| (start, (start + rows).min(n)))
+}
+
 /// The largest magnitude a fit of `n_rows × n_cols` data accepts. A fit
 /// squares differences of values (at most twice the largest magnitude) and
 /// sums them over every row and feature; this keeps such a sum below a

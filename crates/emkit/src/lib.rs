@@ -34,6 +34,19 @@
 //! any thread count, and owns restarts, convergence, the trace and the final
 //! E-step. It never prints: pass an [`em::Monitor`] to watch a fit.
 //!
+//! ## Layers
+//!
+//! Each module uses only the ones below it: the `emkit` command (its own
+//! crate) → [`io`] (model files, data readers) → [`select`], [`segment`] and
+//! [`anomaly`] (applications) → the models, [`GaussianMixture`] and [`hmm`]
+//! (whose GMM states are `GaussianMixture`s, used through their public API)
+//! → [`em`] (the driver, [`em::Fit`], [`em::criteria`]), [`init`] (k-means)
+//! and [`dist`] (the families: the Gaussian block kernel, its statistics and
+//! M-step, shared by mixtures and HMM emissions; categorical rows) →
+//! [`linalg`] → the data layout (`DataRef`, the fixed row blocks), errors and
+//! memory limits. Nothing in `mixture` or `hmm` imports from `select`, and
+//! `hmm` nothing of `mixture`'s internals.
+//!
 //! ## Numerics
 //!
 //! Precisions are stored as Cholesky factors (scikit-learn's
@@ -71,8 +84,10 @@ pub use mixture::{GaussianMixture, GaussianMixtureBuilder, MixtureFit};
 /// Entry points for the benchmarks in `benches/`; not a stable API.
 #[doc(hidden)]
 pub mod bench_support {
+    use crate::data::RowBlocks;
+    use crate::dist::gaussian::block_rows;
     use crate::em::driver_e_step;
-    use crate::mixture::{MixtureEm, RowBlocks};
+    use crate::mixture::MixtureEm;
     use crate::{DataRef, GaussianMixture};
 
     /// One full E-step of `model` over `data` (log-densities, responsibilities
@@ -80,7 +95,8 @@ pub mod bench_support {
     pub fn e_step(model: &GaussianMixture, data: DataRef<'_>) -> f64 {
         let em = MixtureEm::new(model.clone(), 0.0);
         let mut workspace = Vec::new();
-        driver_e_step(&em, &RowBlocks { data }, &mut workspace).1
+        let blocks = RowBlocks::new(data, block_rows(data.n_cols()));
+        driver_e_step(&em, &blocks, &mut workspace).1
     }
 }
 

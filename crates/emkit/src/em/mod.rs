@@ -12,8 +12,55 @@
 //! depends on the number of threads, so a fit is bit-identical whatever the
 //! size of the rayon pool.
 
+pub mod criteria;
 mod driver;
+mod fit;
 mod monitor;
+
+/// The engine's settings as builder methods (`n_init`, `max_iter`, `tol`,
+/// `seed`, `max_memory`), written once for every model's builder: expand it
+/// inside an `impl` of a builder whose [`EmConfig`] is its field `em`.
+macro_rules! em_settings {
+    () => {
+        /// Number of restarts (default 1), each from its own start; the one
+        /// with the best final log-likelihood is returned.
+        pub fn n_init(mut self, n_init: usize) -> Self {
+            self.em.n_init = n_init;
+            self
+        }
+
+        /// Most EM iterations per restart (default 100).
+        pub fn max_iter(mut self, max_iter: usize) -> Self {
+            self.em.max_iter = max_iter;
+            self
+        }
+
+        /// Convergence threshold on the change of the mean log-likelihood
+        /// per observation between iterations (default 1e-3; scikit-learn's
+        /// `tol`, where hmmlearn's is on the total).
+        pub fn tol(mut self, tol: f64) -> Self {
+            self.em.tol = tol;
+            self
+        }
+
+        /// Master seed (default 0); restart `r` starts from
+        /// [`restart_seed`](crate::em::restart_seed)`(seed, r)`.
+        pub fn seed(mut self, seed: u64) -> Self {
+            self.em.seed = seed;
+            self
+        }
+
+        /// The most memory the fit may need (default:
+        /// [`crate::memory::default_limit`], the memory available now unless
+        /// set); a fit whose estimate (`memory_needed`) is above it fails
+        /// with [`crate::Error::TooMuchMemory`] before allocating.
+        pub fn max_memory(mut self, limit: crate::memory::MemoryLimit) -> Self {
+            self.em.max_memory = Some(limit);
+            self
+        }
+    };
+}
+pub(crate) use em_settings;
 
 pub(crate) use driver::e_step as driver_e_step;
 pub(crate) use driver::sum_like_e_step;
@@ -22,8 +69,10 @@ pub use driver::{
     MAX_N_INIT,
 };
 pub(crate) use driver::{n_tasks, report_bytes};
+pub use fit::{Fit, Parameters};
 pub use monitor::{Monitor, NoMonitor};
 
+use crate::data::{DataRef, RowBlocks};
 use crate::error::Result;
 
 /// Expected sufficient statistics: values that merge associatively.
@@ -46,6 +95,25 @@ pub trait EmData: Sync {
     fn n_blocks(&self) -> usize;
     /// Block `i`, for `i < n_blocks()`.
     fn block(&self, i: usize) -> Self::Block<'_>;
+}
+
+impl EmData for RowBlocks<'_> {
+    type Block<'b>
+        = (usize, DataRef<'b>)
+    where
+        Self: 'b;
+
+    fn n_samples(&self) -> usize {
+        self.data.n_rows()
+    }
+
+    fn n_blocks(&self) -> usize {
+        RowBlocks::n_blocks(self)
+    }
+
+    fn block(&self, i: usize) -> (usize, DataRef<'_>) {
+        RowBlocks::block(self, i)
+    }
 }
 
 /// What an M-step changed beyond the plain update.

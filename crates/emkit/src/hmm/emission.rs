@@ -5,6 +5,7 @@
 //! M-step from the state posteriors, and turns merged statistics into new
 //! parameters. The HMM itself owns the start and transition probabilities.
 
+use std::cmp::Ordering;
 use std::fmt;
 
 use rand::Rng;
@@ -12,18 +13,17 @@ use rand_distr::StandardNormal;
 use rand_pcg::Pcg64;
 
 use super::Learn;
+use crate::data::row_blocks;
 use crate::data::DataRef;
 use crate::dist::categorical::map_row;
 use crate::dist::gaussian::{
-    blocks_of, covariances_with_prior, factor_block, per_block, CovarianceType, Covariances,
-    GaussianPrior,
+    accumulate_given, block_rows, component_log_densities, factor_scratch, maximize_into,
+    posterior_block, repair_with_pooled, update_components, ComponentStats, CovarianceType,
+    Covariances, GaussianComponents, GaussianPrior, MixturePrior, Path, Update, BLOCK_ROWS,
 };
 use crate::error::{Error, Result};
 use crate::linalg::cholesky_lower;
 use crate::linalg::lanes::LANES;
-use crate::mixture::em::{maximize_into, repair_with_pooled, MixturePrior, MixtureStats};
-use crate::mixture::kernel::{accumulate_given, component_log_densities, posterior_block, Path};
-use crate::mixture::{row_blocks, BLOCK_ROWS};
 use crate::GaussianMixture;
 
 /// Below this share of all observations a state's expected occupancy counts as
@@ -48,6 +48,10 @@ pub trait Emission: sealed::Sealed + Clone + fmt::Debug + PartialEq + Send + Syn
     /// as [`crate::hmm::HmmBuilder`] checks and lowers the hmmlearn-style
     /// settings; the default is none (maximum likelihood).
     type Prior: Clone + fmt::Debug + Default + Send + Sync;
+    /// The family's own fit settings ([`GaussianSettings`],
+    /// [`CategoricalSettings`], [`GmmSettings`]): what a builder of this
+    /// emission sets beyond the chain and the engine.
+    type Settings: Clone + fmt::Debug + Default + Send + Sync;
     /// Number of hidden states.
     fn n_states(&self) -> usize;
     /// Columns of the observation data.
@@ -91,14 +95,15 @@ pub trait Emission: sealed::Sealed + Clone + fmt::Debug + PartialEq + Send + Syn
     /// Adds the statistics of `obs` with state posteriors `posteriors`
     /// (`T × K`, row-major).
     fn accumulate(&self, obs: DataRef<'_>, posteriors: &[f64], stats: &mut Self::Stats);
-    /// New parameters from merged statistics, for the parts `learn` allows:
-    /// maximum likelihood, or the MAP estimate under `prior`. Returns the
-    /// states whose emission was left as it was or repaired.
+    /// New parameters from merged statistics, for the parts `learn` allows,
+    /// under the family's `settings`: maximum likelihood, or the MAP estimate
+    /// under `prior`. Returns the states whose emission was left as it was or
+    /// repaired.
     fn maximize(
         &mut self,
         stats: &Self::Stats,
         learn: Learn,
-        reg_covar: f64,
+        settings: &Self::Settings,
         prior: &Self::Prior,
     ) -> Result<Vec<usize>>;
     /// Draws one observation of state `state` into `out` (`n_features` values).
@@ -107,20 +112,72 @@ pub trait Emission: sealed::Sealed + Clone + fmt::Debug + PartialEq + Send + Syn
     fn work_per_sample(&self) -> usize;
 }
 
+/// What a fit of Gaussian emissions sets: the covariance structure of the
+/// states and the regularisation added to every variance.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GaussianSettings {
+    /// Covariance structure of the states (default full).
+    pub covariance: CovarianceType,
+    /// Added to every variance in each M-step (default 1e-6).
+    pub reg_covar: f64,
+}
+
+impl Default for GaussianSettings {
+    fn default() -> Self {
+        GaussianSettings {
+            covariance: CovarianceType::Full,
+            reg_covar: 1e-6,
+        }
+    }
+}
+
+impl GaussianSettings {
+    /// Checks `reg_covar` (the covariance type is valid by construction).
+    pub(crate) fn validate(&self) -> Result<()> {
+        crate::dist::gaussian::check_reg_covar(self.reg_covar)
+    }
+}
+
+/// What a fit of mixture emissions sets: the Gaussian settings of every
+/// component and the number of components per state.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GmmSettings {
+    /// The components' covariance structure and regularisation.
+    pub gaussian: GaussianSettings,
+    /// Components per state (default 1).
+    pub n_mix: usize,
+}
+
+impl Default for GmmSettings {
+    fn default() -> Self {
+        GmmSettings {
+            gaussian: GaussianSettings::default(),
+            n_mix: 1,
+        }
+    }
+}
+
+/// What a fit of categorical emissions sets: the number of symbols.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CategoricalSettings {
+    /// Number of symbols `M` (default: the largest symbol in the data plus one).
+    pub n_symbols: Option<usize>,
+}
+
 /// Gaussian emissions: state `j` emits `N(μ_j, Σ_j)` with full, diagonal,
 /// spherical or tied (one shared) covariance, evaluated by the same blocked
 /// SIMD kernel as the mixtures.
 #[derive(Clone, Debug)]
 pub struct GaussianEmission {
-    /// The states' Gaussians as a mixture whose weights are unused.
-    model: GaussianMixture,
+    /// The states' Gaussians (log-weights 0: the transitions weigh them).
+    components: GaussianComponents,
     path: Path,
     chol: Vec<f64>,
 }
 
 impl PartialEq for GaussianEmission {
     fn eq(&self, other: &Self) -> bool {
-        self.model == other.model
+        self.components == other.components
     }
 }
 
@@ -138,39 +195,33 @@ impl GaussianEmission {
                 ),
             });
         }
-        let k = means.len() / n_features;
-        let model = GaussianMixture::new(vec![1.0 / k as f64; k], means, n_features, covariances)?;
-        Ok(Self::from_mixture(model))
-    }
-
-    pub(crate) fn from_mixture(model: GaussianMixture) -> Self {
-        let d = model.n_features();
-        GaussianEmission {
-            model,
+        let components = GaussianComponents::new(means, n_features, covariances)?;
+        Ok(GaussianEmission {
+            chol: factor_scratch(components.covariance_type(), n_features),
+            components,
             path: Path::detect(),
-            chol: vec![0.0; d * d],
-        }
+        })
     }
 
     /// Per-state means, `K × d` row-major.
     pub fn means(&self) -> &[f64] {
-        self.model.means()
+        self.components.means()
     }
 
     /// Per-state covariances (scikit-learn's layout for the covariance type).
     pub fn covariances(&self) -> &Covariances {
-        self.model.covariances()
+        self.components.covariances()
     }
 
     /// The covariance structure.
     pub fn covariance_type(&self) -> CovarianceType {
-        self.model.covariance_type()
+        self.components.covariance_type()
     }
 }
 
-/// Statistics of Gaussian emissions: the mixture's shifted moments per state.
+/// Statistics of Gaussian emissions: the shifted moments per state.
 #[derive(Clone, Debug)]
-pub struct GaussianStats(MixtureStats);
+pub struct GaussianStats(ComponentStats);
 
 impl GaussianEmission {
     /// The states' log-densities of `obs` block by block (scaled per row
@@ -183,10 +234,10 @@ impl GaussianEmission {
         mut log_scale: Option<&mut [f64]>,
     ) {
         let (n, k) = (obs.n_rows(), self.n_states());
-        for (start, end) in row_blocks(n, obs.n_cols()) {
+        for (start, end) in row_blocks(n, block_rows(obs.n_cols())) {
             component_log_densities(
                 self.path,
-                &self.model,
+                &self.components,
                 obs.rows(start, end),
                 &mut stats.0.scratch,
                 &mut out[start * k..end * k],
@@ -198,14 +249,15 @@ impl GaussianEmission {
 
 impl Emission for GaussianEmission {
     type Stats = GaussianStats;
+    type Settings = GaussianSettings;
     type Prior = Option<GaussianPrior>;
 
     fn n_states(&self) -> usize {
-        self.model.n_components()
+        self.components.n_components()
     }
 
     fn n_features(&self) -> usize {
-        self.model.n_features()
+        self.components.n_features()
     }
 
     fn n_parameters(&self, learn: Learn) -> usize {
@@ -232,7 +284,7 @@ impl Emission for GaussianEmission {
     }
 
     fn new_stats(&self) -> GaussianStats {
-        GaussianStats(MixtureStats::new(
+        GaussianStats(ComponentStats::new(
             self.covariance_type(),
             self.means().to_vec(),
             self.n_features(),
@@ -244,7 +296,7 @@ impl Emission for GaussianEmission {
     }
 
     fn merge_stats(stats: &mut GaussianStats, other: &GaussianStats) {
-        crate::em::SufficientStats::merge(&mut stats.0, &other.0);
+        stats.0.merge(&other.0);
     }
 
     fn log_probabilities(&self, obs: DataRef<'_>, stats: &mut GaussianStats, out: &mut [f64]) {
@@ -263,7 +315,7 @@ impl Emission for GaussianEmission {
 
     fn accumulate(&self, obs: DataRef<'_>, posteriors: &[f64], stats: &mut GaussianStats) {
         let (n, k) = (obs.n_rows(), self.n_states());
-        for (start, end) in row_blocks(n, obs.n_cols()) {
+        for (start, end) in row_blocks(n, block_rows(obs.n_cols())) {
             let post = &posteriors[start * k..end * k];
             accumulate_given(self.path, &mut stats.0, obs.rows(start, end), |r, j| {
                 post[r * k + j]
@@ -277,111 +329,48 @@ impl Emission for GaussianEmission {
         &mut self,
         stats: &GaussianStats,
         learn: Learn,
-        reg_covar: f64,
+        settings: &GaussianSettings,
         prior: &Option<GaussianPrior>,
     ) -> Result<Vec<usize>> {
         let stats = &stats.0;
-        let prior = prior.as_ref();
-        let (k, d, kind) = (self.n_states(), self.n_features(), self.covariance_type());
+        let reg_covar = settings.reg_covar;
         let total: f64 = stats.counts.iter().sum();
-        let visited: Vec<bool> = stats
+        // Not above the threshold, NaN included.
+        let unvisited: Vec<bool> = stats
             .counts
             .iter()
-            .map(|&c| c > UNVISITED_SHARE * total)
+            .map(|&c| c.partial_cmp(&(UNVISITED_SHARE * total)) != Some(Ordering::Greater))
             .collect();
-        let mut kept: Vec<usize> = (0..k).filter(|&j| !visited[j]).collect();
-        // The means the model keeps: new for visited states when learned.
-        let mut means = self.means().to_vec();
-        if learn.means {
-            for j in (0..k).filter(|&j| visited[j]) {
-                for i in 0..d {
-                    let (c, s, n) = (
-                        stats.shifts[j * d + i],
-                        stats.first[j * d + i],
-                        stats.counts[j],
-                    );
-                    means[j * d + i] = match prior {
-                        None => c + s / n,
-                        Some(p) => p.mean(j, i, c, s, n),
-                    };
-                }
-            }
-        }
-        if learn.covariances {
-            // An unvisited state's zero counts must not divide: give it a
-            // nominal count; its covariance is restored below.
-            let counts: Vec<f64> = stats
-                .counts
-                .iter()
-                .map(|&c| c + 10.0 * f64::EPSILON)
-                .collect();
-            let mut cov = vec![0.0; kind.covariance_len(k, d)];
-            // About the new means when they are learned (the shifted first
-            // moments move them), the current ones otherwise.
-            covariances_with_prior(
-                kind,
-                d,
-                &counts,
-                &stats.shifts,
-                &stats.first,
-                &stats.second,
-                &means,
-                learn.means,
-                prior,
+        // An unvisited state's zero counts must not divide its covariance:
+        // a nominal count (its parameters are kept anyway).
+        let guarded: Vec<f64> = stats
+            .counts
+            .iter()
+            .map(|&c| c + 10.0 * f64::EPSILON)
+            .collect();
+        let update = Update {
+            mean_counts: &stats.counts,
+            cov_counts: &guarded,
+            keep: &unvisited,
+            means: learn.means,
+            covariances: learn.covariances,
+            prior: prior.as_ref(),
+            reg_covar,
+        };
+        let failed = update_components(stats, &update, &mut self.components, &mut self.chol)?;
+        if !failed.is_empty() {
+            // A collapsed state takes the occupancy-weighted average of the
+            // healthy states' covariances.
+            repair_with_pooled(
+                &mut self.components,
+                &guarded,
+                &failed,
+                &mut self.chol,
                 reg_covar,
-                &mut cov,
-            );
-            let per = per_block(kind, d);
-            let mut factors = vec![0.0; cov.len()];
-            let mut log_det = vec![0.0; blocks_of(kind, k)];
-            let old = self.model.covariances().values().to_vec();
-            let mut repaired = Vec::new();
-            for b in 0..blocks_of(kind, k) {
-                let range = b * per..(b + 1) * per;
-                if kind != CovarianceType::Tied && !visited[b] {
-                    cov[range.clone()].copy_from_slice(&old[range.clone()]);
-                }
-                match factor_block(
-                    kind,
-                    &cov[range.clone()],
-                    d,
-                    &mut factors[range],
-                    &mut self.chol,
-                ) {
-                    Some(ld) => log_det[b] = ld,
-                    None if kind == CovarianceType::Tied => {
-                        return Err(Error::SingularCovariance {
-                            component: 0,
-                            reg_covar,
-                        })
-                    }
-                    None => repaired.push(b),
-                }
-            }
-            if !repaired.is_empty() {
-                // A collapsed state takes the occupancy-weighted average of
-                // the healthy states' covariances.
-                repair_with_pooled(
-                    kind,
-                    d,
-                    &mut cov,
-                    &counts,
-                    &repaired,
-                    &mut factors,
-                    &mut log_det,
-                    &mut self.chol,
-                    reg_covar,
-                )?;
-                kept.extend(repaired);
-            }
-            let f = self.model.factored_mut();
-            f.covariances.values_mut().copy_from_slice(&cov);
-            f.precisions_cholesky.copy_from_slice(&factors);
-            f.log_det.copy_from_slice(&log_det);
+            )?;
         }
-        if learn.means {
-            self.model.means_mut().copy_from_slice(&means);
-        }
+        let mut kept: Vec<usize> = (0..unvisited.len()).filter(|&j| unvisited[j]).collect();
+        kept.extend(failed);
         kept.sort_unstable();
         kept.dedup();
         Ok(kept)
@@ -483,6 +472,7 @@ impl CategoricalEmission {
 
 impl Emission for CategoricalEmission {
     type Stats = CategoricalStats;
+    type Settings = CategoricalSettings;
     /// `K × M` Dirichlet concentrations of the emission rows.
     type Prior = Option<Vec<f64>>;
 
@@ -567,7 +557,7 @@ impl Emission for CategoricalEmission {
         &mut self,
         stats: &CategoricalStats,
         learn: Learn,
-        _reg_covar: f64,
+        _: &CategoricalSettings,
         prior: &Option<Vec<f64>>,
     ) -> Result<Vec<usize>> {
         let (k, m) = (self.n_states(), self.n_symbols);
@@ -673,7 +663,7 @@ impl PartialEq for GmmEmission {
 /// Statistics of mixture emissions: one mixture's statistics per state.
 #[derive(Clone, Debug)]
 pub struct GmmStats {
-    per_state: Vec<MixtureStats>,
+    per_state: Vec<ComponentStats>,
     /// `BLOCK_ROWS × M`: one block's component weights within a state.
     weights: Vec<f64>,
 }
@@ -721,6 +711,7 @@ impl GmmEmission {
 
 impl Emission for GmmEmission {
     type Stats = GmmStats;
+    type Settings = GmmSettings;
     /// One mixture prior per state.
     type Prior = Option<Vec<MixturePrior>>;
 
@@ -750,7 +741,9 @@ impl Emission for GmmEmission {
             per_state: self
                 .states
                 .iter()
-                .map(|m| MixtureStats::new(m.covariance_type(), m.means().to_vec(), m.n_features()))
+                .map(|m| {
+                    ComponentStats::new(m.covariance_type(), m.means().to_vec(), m.n_features())
+                })
                 .collect(),
             weights: vec![0.0; BLOCK_ROWS * self.n_mix()],
         }
@@ -764,16 +757,16 @@ impl Emission for GmmEmission {
 
     fn merge_stats(stats: &mut GmmStats, other: &GmmStats) {
         for (a, b) in stats.per_state.iter_mut().zip(&other.per_state) {
-            crate::em::SufficientStats::merge(a, b);
+            a.merge(b);
         }
     }
 
     fn log_probabilities(&self, obs: DataRef<'_>, stats: &mut GmmStats, out: &mut [f64]) {
         let (n, k) = (obs.n_rows(), self.n_states());
-        for (start, end) in row_blocks(n, obs.n_cols()) {
+        for (start, end) in row_blocks(n, block_rows(obs.n_cols())) {
             let rows = obs.rows(start, end);
             for (j, (m, s)) in self.states.iter().zip(&mut stats.per_state).enumerate() {
-                posterior_block(self.path, m, rows, &mut s.scratch);
+                posterior_block(self.path, m.components(), rows, &mut s.scratch);
                 for r in 0..end - start {
                     out[(start + r) * k + j] = s.scratch.lse[r];
                 }
@@ -783,12 +776,12 @@ impl Emission for GmmEmission {
 
     fn accumulate(&self, obs: DataRef<'_>, posteriors: &[f64], stats: &mut GmmStats) {
         let (n, k, mix) = (obs.n_rows(), self.n_states(), self.n_mix());
-        for (start, end) in row_blocks(n, obs.n_cols()) {
+        for (start, end) in row_blocks(n, block_rows(obs.n_cols())) {
             let rows = obs.rows(start, end);
             for (j, (m, s)) in self.states.iter().zip(&mut stats.per_state).enumerate() {
                 // Within state j, row r belongs to component c with weight
                 // P(state j | x) · P(component c | x, state j).
-                let nch = posterior_block(self.path, m, rows, &mut s.scratch);
+                let nch = posterior_block(self.path, m.components(), rows, &mut s.scratch);
                 for r in 0..end - start {
                     let g = posteriors[(start + r) * k + j];
                     for c in 0..mix {
@@ -810,9 +803,10 @@ impl Emission for GmmEmission {
         &mut self,
         stats: &GmmStats,
         learn: Learn,
-        reg_covar: f64,
+        settings: &GmmSettings,
         prior: &Option<Vec<MixturePrior>>,
     ) -> Result<Vec<usize>> {
+        let reg_covar = settings.gaussian.reg_covar;
         if learn.means != learn.covariances {
             return Err(Error::InvalidConfig {
                 field: "learn",
@@ -835,7 +829,15 @@ impl Emission for GmmEmission {
             }
             if learn.means {
                 let state_prior = prior.as_ref().map(|p| &p[j]);
-                let repaired = maximize_into(s, reg_covar, state_prior, m, &mut self.chol)?;
+                let (weights, components) = m.parts_mut();
+                let repaired = maximize_into(
+                    s,
+                    reg_covar,
+                    state_prior,
+                    weights,
+                    components,
+                    &mut self.chol,
+                )?;
                 if !repaired.is_empty() {
                     kept.push(j);
                 }

@@ -59,7 +59,23 @@
 //! test is on the size of the change and goes on through a fall larger than
 //! `tol` (without priors the two agree, the likelihood never falls).
 
+/// Builder methods that set hmmlearn-style priors: each `name` becomes
+/// `fn name(self, prior: impl Into<PriorArray>) -> Self`, storing the value
+/// in `self.priors.name` (checked and lowered at fit time).
+macro_rules! prior_setters {
+    ($($(#[$doc:meta])* $name:ident;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, prior: impl Into<PriorArray>) -> Self {
+                self.priors.$name = Some(prior.into());
+                self
+            }
+        )*
+    };
+}
+
 mod emission;
+mod families;
 mod fit;
 mod forward_backward;
 mod priors;
@@ -68,10 +84,11 @@ mod viterbi;
 
 pub use crate::dist::gaussian::CovarianceCentre;
 pub use emission::{
-    CategoricalEmission, CategoricalStats, Emission, GaussianEmission, GaussianStats, GmmEmission,
-    GmmStats,
+    CategoricalEmission, CategoricalSettings, CategoricalStats, Emission, GaussianEmission,
+    GaussianSettings, GaussianStats, GmmEmission, GmmSettings, GmmStats,
 };
-pub use fit::{HmmBuilder, HmmFit, Initialise};
+pub use families::Initialise;
+pub use fit::{HmmBuilder, HmmFit};
 pub use forward_backward::{forward, forward_backward, Posteriors};
 pub use priors::PriorArray;
 pub use viterbi::viterbi;
@@ -302,6 +319,12 @@ struct Work<E: Emission> {
     stats: E::Stats,
 }
 
+impl<E: Emission> crate::em::Parameters for Hmm<E> {
+    fn n_parameters(&self) -> usize {
+        Hmm::n_parameters(self)
+    }
+}
+
 impl<E: Emission> Hmm<E> {
     /// An HMM from start probabilities (`K`), a transition matrix (`K × K`,
     /// row-major) and the states' emission; checks that every row is a
@@ -495,17 +518,17 @@ impl<E: Emission> Hmm<E> {
     /// BIC `−2 ln L + p ln n`, with `n` the number of observations (lower is better).
     pub fn bic(&self, seqs: &Sequences<'_>) -> Result<f64> {
         let ll = self.score(seqs)?;
-        Ok(crate::select::bic(
+        Ok(crate::em::criteria::bic(
             ll,
             self.n_parameters(),
-            seqs.n_samples(),
+            seqs.n_samples() as f64,
         ))
     }
 
     /// AIC `−2 ln L + 2p` (lower is better).
     pub fn aic(&self, seqs: &Sequences<'_>) -> Result<f64> {
         let ll = self.score(seqs)?;
-        Ok(crate::select::aic(ll, self.n_parameters()))
+        Ok(crate::em::criteria::aic(ll, self.n_parameters()))
     }
 
     /// The most probable state path of every sequence (Viterbi), concatenated,

@@ -9,10 +9,10 @@
 //! library's defaults are plain maximum likelihood (hmmlearn's are not: its
 //! `GaussianHMM` defaults to `covars_prior=1e-2`).
 
+use crate::dist::gaussian::MixturePrior;
 use crate::dist::gaussian::{CovarianceCentre, CovarianceType, GaussianPrior};
 use crate::error::{Error, Result};
 use crate::linalg::eigen::symmetric_eigenvalues;
-use crate::mixture::em::MixturePrior;
 
 /// One prior parameter as numpy holds it: values in row-major (C) order and
 /// a shape. A single value (any shape of size one, or a scalar) stands for

@@ -3,12 +3,14 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
-use super::em::{factor_scratch, maximize_into, MixtureEm, MixtureStats, RowBlocks};
-use super::kernel::{accumulate_given, Path};
-use super::{block_rows, GaussianMixture, BLOCK_ROWS};
-use crate::data::DataRef;
-use crate::dist::gaussian::{CovarianceType, Covariances};
-use crate::em::{self, EmConfig, FitReport, Monitor, NoMonitor};
+use super::em::MixtureEm;
+use super::GaussianMixture;
+use crate::data::{DataRef, RowBlocks};
+use crate::dist::gaussian::{
+    accumulate_given, block_rows, factor_scratch, maximize_into, ComponentStats, CovarianceType,
+    Covariances, Path, BLOCK_ROWS,
+};
+use crate::em::{self, EmConfig, Monitor, NoMonitor};
 use crate::error::{Error, Result};
 use crate::init::{kmeans, kmeans_plus_plus, nearest_centres, Init};
 use crate::memory::{bytes_of, product, sum, MemoryLimit};
@@ -72,40 +74,7 @@ impl InitParts {
 }
 
 /// A fitted mixture and the story of its fit.
-#[derive(Clone, Debug)]
-pub struct MixtureFit {
-    /// The best restart's model, after its last M-step.
-    pub model: GaussianMixture,
-    /// Per-restart traces, stop reasons and re-seeded components.
-    pub report: FitReport,
-}
-
-impl MixtureFit {
-    /// Total log-likelihood of the training data under [`MixtureFit::model`]
-    /// (equal to `model.score(data) * n`).
-    pub fn log_likelihood(&self) -> f64 {
-        self.report.best().log_likelihood
-    }
-
-    /// Mean per-sample log-likelihood of the training data.
-    pub fn mean_log_likelihood(&self) -> f64 {
-        self.report.best().mean_log_likelihood
-    }
-
-    /// BIC on the training data: `−2 ln L + p ln n` (lower is better).
-    pub fn bic(&self) -> f64 {
-        crate::select::bic(
-            self.log_likelihood(),
-            self.model.n_parameters(),
-            self.report.n_samples,
-        )
-    }
-
-    /// AIC on the training data: `−2 ln L + 2p` (lower is better).
-    pub fn aic(&self) -> f64 {
-        crate::select::aic(self.log_likelihood(), self.model.n_parameters())
-    }
-}
+pub type MixtureFit = em::Fit<GaussianMixture>;
 
 impl GaussianMixtureBuilder {
     pub(super) fn new(n_components: usize) -> Self {
@@ -170,38 +139,7 @@ impl GaussianMixtureBuilder {
         self
     }
 
-    /// Number of restarts (default 1); the best final log-likelihood wins.
-    pub fn n_init(mut self, n_init: usize) -> Self {
-        self.em.n_init = n_init;
-        self
-    }
-
-    /// Most EM iterations per restart (default 100).
-    pub fn max_iter(mut self, max_iter: usize) -> Self {
-        self.em.max_iter = max_iter;
-        self
-    }
-
-    /// Convergence threshold on the change of the mean log-likelihood (default 1e-3).
-    pub fn tol(mut self, tol: f64) -> Self {
-        self.em.tol = tol;
-        self
-    }
-
-    /// Master seed (default 0).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.em.seed = seed;
-        self
-    }
-
-    /// The most memory the fit may need (default:
-    /// [`crate::memory::default_limit`], the memory available now unless set);
-    /// a fit whose estimate ([`memory_needed`](Self::memory_needed)) is above
-    /// it fails with [`Error::TooMuchMemory`] before allocating.
-    pub fn max_memory(mut self, limit: MemoryLimit) -> Self {
-        self.em.max_memory = Some(limit);
-        self
-    }
+    crate::em::em_settings!();
 
     /// Estimated peak bytes of a fit on `n_samples × n_features` data, beyond
     /// the data itself: the models alive at once (the running restart's, the
@@ -282,11 +220,28 @@ impl GaussianMixtureBuilder {
         monitor: &mut M,
     ) -> Result<MixtureFit> {
         self.validate(data)?;
+        self.run(data, monitor)
+    }
+
+    /// [`fit_with_monitor`](Self::fit_with_monitor) on data whose emptiness
+    /// and values were checked already, with settings checked already
+    /// ([`validate_settings`](Self::validate_settings)): what a grid of fits
+    /// on one data set runs per cell, so that the data are scanned once.
+    pub(crate) fn fit_prechecked<M: Monitor + ?Sized>(
+        &self,
+        data: DataRef<'_>,
+        monitor: &mut M,
+    ) -> Result<MixtureFit> {
+        self.validate_against(data)?;
+        self.run(data, monitor)
+    }
+
+    fn run<M: Monitor + ?Sized>(&self, data: DataRef<'_>, monitor: &mut M) -> Result<MixtureFit> {
         let mut config = self.em;
         if self.init_model.is_some() || self.parts.complete(data.n_cols()).is_some() {
             config.n_init = 1;
         }
-        let blocks = RowBlocks { data };
+        let blocks = RowBlocks::new(data, block_rows(data.n_cols()));
         let (fitted, report) = em::fit(
             &blocks,
             &config,
@@ -329,13 +284,14 @@ impl GaussianMixtureBuilder {
         self.reg_covar
     }
 
-    /// Checks the settings that do not depend on the data or on `n_components`.
+    /// Checks the settings that do not depend on the data.
     pub(crate) fn validate_settings(&self) -> Result<()> {
         self.em.validate()?;
-        if !(self.reg_covar >= 0.0 && self.reg_covar.is_finite()) {
+        crate::dist::gaussian::check_reg_covar(self.reg_covar)?;
+        if self.n_components == 0 {
             return Err(Error::InvalidConfig {
-                field: "reg_covar",
-                reason: format!("must be a finite number >= 0, got {}", self.reg_covar),
+                field: "n_components",
+                reason: "must be at least 1".into(),
             });
         }
         Ok(())
@@ -345,12 +301,12 @@ impl GaussianMixtureBuilder {
         self.validate_settings()?;
         data.check_not_empty()?;
         data.check_fittable()?;
-        if self.n_components == 0 {
-            return Err(Error::InvalidConfig {
-                field: "n_components",
-                reason: "must be at least 1".into(),
-            });
-        }
+        self.validate_against(data)
+    }
+
+    /// The checks of the settings against the shape of `data`: enough rows,
+    /// memory, the starting parts and model.
+    fn validate_against(&self, data: DataRef<'_>) -> Result<()> {
         if self.n_components > data.n_rows() {
             return Err(Error::TooFewSamples {
                 n_samples: data.n_rows(),
@@ -436,11 +392,13 @@ impl GaussianMixtureBuilder {
         };
         let d = data.n_cols();
         let mut model = GaussianMixture::blank(self.covariance, k, d);
+        let (weights, components) = model.parts_mut();
         maximize_into(
             &stats,
             reg_covar,
             None,
-            &mut model,
+            weights,
+            components,
             &mut factor_scratch(self.covariance, d),
         )?;
         if !self.parts.is_empty() {
@@ -455,9 +413,9 @@ impl GaussianMixtureBuilder {
         data: DataRef<'_>,
         labels: &[usize],
         centres: Vec<f64>,
-    ) -> MixtureStats {
+    ) -> ComponentStats {
         let path = Path::detect();
-        let mut stats = MixtureStats::new(self.covariance, centres, data.n_cols());
+        let mut stats = ComponentStats::new(self.covariance, centres, data.n_cols());
         for start in (0..data.n_rows()).step_by(BLOCK_ROWS) {
             let end = (start + BLOCK_ROWS).min(data.n_rows());
             let block = &labels[start..end];
@@ -469,11 +427,11 @@ impl GaussianMixtureBuilder {
     }
 
     /// Statistics of uniform random responsibilities, shifted by the first row.
-    fn stats_from_random(&self, data: DataRef<'_>, rng: &mut Pcg64) -> MixtureStats {
+    fn stats_from_random(&self, data: DataRef<'_>, rng: &mut Pcg64) -> ComponentStats {
         let path = Path::detect();
         let k = self.n_components;
         let shifts: Vec<f64> = (0..k).flat_map(|_| data.row(0).to_vec()).collect();
-        let mut stats = MixtureStats::new(self.covariance, shifts, data.n_cols());
+        let mut stats = ComponentStats::new(self.covariance, shifts, data.n_cols());
         let mut resp = Vec::with_capacity(BLOCK_ROWS * k);
         for start in (0..data.n_rows()).step_by(BLOCK_ROWS) {
             let end = (start + BLOCK_ROWS).min(data.n_rows());

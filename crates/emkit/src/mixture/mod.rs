@@ -7,10 +7,9 @@
 
 mod builder;
 pub(crate) mod em;
-pub(crate) mod kernel;
 
 pub use builder::{GaussianMixtureBuilder, MixtureFit};
-pub(crate) use em::{MixtureEm, RowBlocks};
+pub(crate) use em::MixtureEm;
 
 use rand::Rng;
 use rand::SeedableRng;
@@ -18,39 +17,14 @@ use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
 use crate::data::{DataRef, Matrix};
-use crate::dist::gaussian::{CovarianceType, Covariances, Factored};
+use crate::dist::gaussian::{
+    block_rows, posterior_block, CovarianceType, Covariances, GaussianComponents, Path, Scratch,
+};
 use crate::em::sum_like_e_step;
 use crate::error::{Error, Result};
 use crate::linalg::cholesky_lower;
 use crate::linalg::lanes::LANES;
 use crate::memory::{bytes_of, product, try_reserve};
-use kernel::{posterior_block, Path, Scratch};
-
-/// The most rows evaluated together: the capacity of a block's scratch.
-pub(crate) const BLOCK_ROWS: usize = 512;
-
-/// Rows per block for `d` features: small enough that a block's `rows × k`
-/// scratch stays in cache, and fixed by the data's shape so that results never
-/// depend on the thread count. From `ROW_SCATTER_MIN_D` features on, the
-/// blocks are twice as long: each block visits every component's precision
-/// factor and second moments (`2·k·d²` values, more than L2 holds at d = 64,
-/// k = 32), and longer blocks halve those trips (W3 of `bench/`: 10% less time
-/// per E-step; at d = 16 and d = 2 the longer blocks were 6% and 11% slower).
-pub(crate) fn block_rows(d: usize) -> usize {
-    if d >= crate::dist::gaussian::ROW_SCATTER_MIN_D {
-        BLOCK_ROWS
-    } else {
-        BLOCK_ROWS / 2
-    }
-}
-
-/// `(start, end)` of each block of [`block_rows`]`(d)` rows among `n` rows, in order.
-pub(crate) fn row_blocks(n: usize, d: usize) -> impl Iterator<Item = (usize, usize)> {
-    let rows = block_rows(d);
-    (0..n)
-        .step_by(rows)
-        .map(move |start| (start, (start + rows).min(n)))
-}
 
 /// A Gaussian mixture: weights, means and covariances (with their factorisation).
 ///
@@ -58,11 +32,15 @@ pub(crate) fn row_blocks(n: usize, d: usize) -> impl Iterator<Item = (usize, usi
 /// ([`GaussianMixture::new`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct GaussianMixture {
-    n_features: usize,
     weights: Vec<f64>,
-    log_weights: Vec<f64>,
-    means: Vec<f64>,
-    factored: Factored,
+    /// Means, covariances and `ln w`.
+    components: GaussianComponents,
+}
+
+impl crate::em::Parameters for GaussianMixture {
+    fn n_parameters(&self) -> usize {
+        GaussianMixture::n_parameters(self)
+    }
 }
 
 impl GaussianMixture {
@@ -130,89 +108,32 @@ impl GaussianMixture {
                 format!("expected {k} x {d} = {} values, got {}", k * d, means.len()),
             ));
         }
-        if let Some(i) = means.iter().position(|m| !m.is_finite()) {
-            return Err(invalid(
-                &format!("means[{}][{}]", i / d, i % d),
-                "is not a finite number".into(),
-            ));
-        }
-        let kind = covariances.covariance_type();
-        let values = covariances.values();
-        let want = kind.covariance_len(k, d);
-        if values.len() != want {
-            return Err(invalid(
-                "covariances",
-                format!(
-                    "a {kind} covariance for k = {k}, d = {d} has {want} values, got {}",
-                    values.len()
-                ),
-            ));
-        }
-        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(invalid(
-                &format!("covariances (value {i})"),
-                "is not a finite number".into(),
-            ));
-        }
-        if matches!(kind, CovarianceType::Full | CovarianceType::Tied) {
-            for (b, m) in values.chunks(d * d).enumerate() {
-                for a in 0..d {
-                    for c in 0..a {
-                        let (x, y) = (m[a * d + c], m[c * d + a]);
-                        // Symmetric up to the rounding of a matrix product:
-                        // relative to the diagonal scale of that entry.
-                        let scale = (m[a * d + a] * m[c * d + c]).abs().sqrt();
-                        if (x - y).abs() > 1e-10 * scale {
-                            return Err(invalid(
-                                &format!("covariances[{b}]"),
-                                format!("is not symmetric: [{a}][{c}] = {x} but [{c}][{a}] = {y}"),
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-        let factored = Factored::new(covariances, k, d).map_err(|e| {
-            invalid(
-                &format!("covariances[{}]", e.0),
-                "is not positive definite".into(),
-            )
-        })?;
-        Ok(GaussianMixture::from_parts(weights, means, d, factored))
+        let mut components = GaussianComponents::new(means, d, covariances)?;
+        components.log_weights = weights.iter().map(|w| w.ln()).collect();
+        Ok(GaussianMixture {
+            weights,
+            components,
+        })
     }
 
     /// A mixture of the right shapes whose values an M-step will overwrite.
     pub(crate) fn blank(kind: CovarianceType, k: usize, d: usize) -> Self {
-        let factored = Factored {
-            covariances: Covariances::from_values(kind, vec![0.0; kind.covariance_len(k, d)]),
-            precisions_cholesky: vec![0.0; kind.covariance_len(k, d)],
-            log_det: vec![0.0; crate::dist::gaussian::blocks_of(kind, k)],
-        };
-        GaussianMixture::from_parts(vec![1.0 / k as f64; k], vec![0.0; k * d], d, factored)
-    }
-
-    pub(crate) fn from_parts(
-        weights: Vec<f64>,
-        means: Vec<f64>,
-        d: usize,
-        factored: Factored,
-    ) -> Self {
-        let log_weights = weights.iter().map(|w| w.ln()).collect();
+        let mut components = GaussianComponents::blank(kind, k, d);
+        components.log_weights.fill((1.0 / k as f64).ln());
         GaussianMixture {
-            n_features: d,
-            weights,
-            log_weights,
-            means,
-            factored,
+            weights: vec![1.0 / k as f64; k],
+            components,
         }
     }
 
-    pub(crate) fn means_mut(&mut self) -> &mut [f64] {
-        &mut self.means
+    /// The components, for the block kernel.
+    pub(crate) fn components(&self) -> &GaussianComponents {
+        &self.components
     }
 
-    pub(crate) fn factored_mut(&mut self) -> &mut Factored {
-        &mut self.factored
+    /// The weights and the components, for an M-step to overwrite.
+    pub(crate) fn parts_mut(&mut self) -> (&mut [f64], &mut GaussianComponents) {
+        (&mut self.weights, &mut self.components)
     }
 
     /// Number of components `k`.
@@ -222,12 +143,12 @@ impl GaussianMixture {
 
     /// Number of features `d`.
     pub fn n_features(&self) -> usize {
-        self.n_features
+        self.components.n_features
     }
 
     /// The covariance structure.
     pub fn covariance_type(&self) -> CovarianceType {
-        self.factored.covariance_type()
+        self.components.factored.covariance_type()
     }
 
     /// Mixing weights, `k`.
@@ -237,32 +158,32 @@ impl GaussianMixture {
 
     /// Means, `k × d` row-major.
     pub fn means(&self) -> &[f64] {
-        &self.means
+        &self.components.means
     }
 
     /// Covariances in scikit-learn's layout (they include `reg_covar`).
     pub fn covariances(&self) -> &Covariances {
-        &self.factored.covariances
+        &self.components.factored.covariances
     }
 
     /// Cholesky factors of the precisions in scikit-learn's layout
     /// (`precisions_cholesky_`): full/tied upper-triangular `U` with `Σ⁻¹ = U Uᵀ`,
     /// diag/spherical `1/σ`.
     pub fn precisions_cholesky(&self) -> &[f64] {
-        &self.factored.precisions_cholesky
+        &self.components.factored.precisions_cholesky
     }
 
     /// Free parameters: `(k − 1) + k·d` plus the covariance parameters.
     pub fn n_parameters(&self) -> usize {
-        let (k, d) = (self.n_components(), self.n_features);
+        let (k, d) = (self.n_components(), self.components.n_features);
         k - 1 + k * d + self.covariance_type().n_covariance_parameters(k, d)
     }
 
     pub(crate) fn check_data(&self, data: DataRef<'_>) -> Result<()> {
-        if data.n_cols() != self.n_features {
+        if data.n_cols() != self.components.n_features {
             return Err(Error::ShapeMismatch {
                 what: "number of features (columns) for this model".into(),
-                expected: self.n_features,
+                expected: self.components.n_features,
                 got: data.n_cols(),
             });
         }
@@ -278,7 +199,7 @@ impl GaussianMixture {
         F: Fn(&mut dyn Iterator<Item = f64>, f64, &mut [T]) + Sync,
     {
         self.check_data(data)?;
-        let (k, d) = (self.n_components(), self.n_features);
+        let (k, d) = (self.n_components(), self.components.n_features);
         let n = data.n_rows();
         crate::memory::default_limit().check(
             bytes_of(product(&[n, width]), std::mem::size_of::<T>()),
@@ -295,7 +216,7 @@ impl GaussianMixture {
                 |scratch, (b, chunk)| {
                     let start = b * rows_per_block;
                     let rows = data.rows(start, start + chunk.len() / width);
-                    let nch = posterior_block(path, self, rows, scratch);
+                    let nch = posterior_block(path, &self.components, rows, scratch);
                     for (r, slot) in chunk.chunks_mut(width).enumerate() {
                         let (ch, l) = (r / LANES, r % LANES);
                         let mut resp = (0..k).map(|j| scratch.resp[j * nch + ch][l]);
@@ -318,7 +239,7 @@ impl GaussianMixture {
         data.check_not_empty()?;
         let s = self.score_samples(data)?;
         let block_totals = s
-            .chunks(block_rows(self.n_features))
+            .chunks(block_rows(self.components.n_features))
             .map(|b| b.iter().fold(0.0, |a, v| a + v));
         Ok(sum_like_e_step(block_totals) / s.len() as f64)
     }
@@ -350,7 +271,7 @@ impl GaussianMixture {
     /// Entropy of the responsibilities on `data`, `−Σᵢ Σⱼ rᵢⱼ ln rᵢⱼ` (natural
     /// log; `0 ln 0 = 0`): 0 when every row belongs wholly to one component, up
     /// to `n ln k` when every row is split evenly. ICL adds twice this to BIC
-    /// ([`crate::select::icl`]).
+    /// ([`crate::em::criteria::icl`]).
     pub fn responsibility_entropy(&self, data: DataRef<'_>) -> Result<f64> {
         let per_row = self.map_rows(data, 1, |resp, _, out| {
             out[0] = resp.filter(|&r| r > 0.0).map(|r| -r * r.ln()).sum();
@@ -362,17 +283,17 @@ impl GaussianMixture {
     /// `−2 ln L + p ln n`.
     pub fn bic(&self, data: DataRef<'_>) -> Result<f64> {
         let n = data.n_rows();
-        Ok(crate::select::bic(
+        Ok(crate::em::criteria::bic(
             self.score(data)? * n as f64,
             self.n_parameters(),
-            n,
+            n as f64,
         ))
     }
 
     /// Akaike information criterion on `data` (lower is better): `−2 ln L + 2p`.
     pub fn aic(&self, data: DataRef<'_>) -> Result<f64> {
         let n = data.n_rows() as f64;
-        Ok(crate::select::aic(
+        Ok(crate::em::criteria::aic(
             self.score(data)? * n,
             self.n_parameters(),
         ))
@@ -387,7 +308,7 @@ impl GaussianMixture {
     /// [`Error::TooMuchMemory`] when `n × (d + 1)` values would exceed
     /// [`crate::memory::default_limit`] or the allocator refuses them.
     pub fn sample(&self, n: usize, seed: u64) -> Result<(Matrix, Vec<usize>)> {
-        let d = self.n_features;
+        let d = self.components.n_features;
         let what = || format!("sampling {n} rows of {d} features");
         let hint = "draw fewer samples at a time";
         crate::memory::default_limit().check(bytes_of(product(&[n, d + 1]), 8), what, hint)?;
@@ -408,13 +329,13 @@ impl GaussianMixture {
         values: &mut Vec<f64>,
         labels: &mut Vec<usize>,
     ) {
-        let (k, d) = (self.n_components(), self.n_features);
+        let (k, d) = (self.n_components(), self.components.n_features);
         // Per component, L with Σ = L Lᵀ: the lower Cholesky factor (full,
         // tied), or for diagonal and spherical covariances only its diagonal,
         // the standard deviations (the factor of a diagonal matrix is its
         // square root to the last bit, so the draws are those of the factor,
         // without d × d memory per component).
-        let covariances = &self.factored.covariances;
+        let covariances = &self.components.factored.covariances;
         let diagonal = matches!(
             covariances,
             Covariances::Diagonal(_) | Covariances::Spherical(_)
@@ -457,7 +378,7 @@ impl GaussianMixture {
                 } else {
                     (0..=a).map(|b| l[a * d + b] * z[b]).sum()
                 };
-                values.push(self.means[j * d + a] + lz);
+                values.push(self.components.means[j * d + a] + lz);
             }
             labels.push(j);
         }

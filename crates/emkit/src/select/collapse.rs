@@ -1,131 +1,68 @@
 //! The collapse test: how small a component's variance is relative to the data's.
 
-use crate::data::DataRef;
-use crate::dist::gaussian::Covariances;
+use crate::dist::gaussian::{Covariances, DataCovariance};
 use crate::error::{Error, Result};
 use crate::linalg::eigen::min_generalized_eigenvalue;
 use crate::mixture::GaussianMixture;
 
-/// A fit whose [`DataCovariance::min_relative_variance`] is below this is
+/// A fit whose [`min_relative_variance`] is below this is
 /// degenerate: some component has (nearly) collapsed onto a few points, a
 /// subspace or tied values, so its likelihood is large for a fragile reason.
 /// The value is that of the project's scikit-learn references
 /// (`degenerate_suspect`).
 pub const DEGENERATE_RELATIVE_VARIANCE: f64 = 1e-3;
 
-/// The whole data's covariance `cov(X) + reg_covar·I` (population covariance,
-/// divided by `n`), the yardstick of the collapse test.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DataCovariance {
-    n_features: usize,
-    matrix: Vec<f64>,
-}
-
-impl DataCovariance {
-    /// `cov(X) + reg_covar·I` of `data` (centred two-pass sums, so a large
-    /// offset costs no precision).
-    pub fn new(data: DataRef<'_>, reg_covar: f64) -> Result<Self> {
-        data.check_not_empty()?;
-        data.check_fittable()?;
-        let (n, d) = (data.n_rows(), data.n_cols());
-        let mut mean = vec![0.0; d];
-        for i in 0..n {
-            for (m, x) in mean.iter_mut().zip(data.row(i)) {
-                *m += x;
-            }
-        }
-        mean.iter_mut().for_each(|m| *m /= n as f64);
-        let mut matrix = vec![0.0; d * d];
-        let mut centred = vec![0.0; d];
-        for i in 0..n {
-            for ((c, x), m) in centred.iter_mut().zip(data.row(i)).zip(&mean) {
-                *c = x - m;
-            }
-            for a in 0..d {
-                for b in 0..=a {
-                    matrix[a * d + b] += centred[a] * centred[b];
-                }
-            }
-        }
-        for a in 0..d {
-            for b in 0..=a {
-                let v = matrix[a * d + b] / n as f64;
-                matrix[a * d + b] = v;
-                matrix[b * d + a] = v;
-            }
-            matrix[a * d + a] += reg_covar;
-        }
-        Ok(DataCovariance {
-            n_features: d,
-            matrix,
-        })
+/// The smallest ratio of a component's variance to the data's variance along
+/// any direction, over all components: the smallest generalised eigenvalue
+/// of (component covariance, the data's `cov(X) + reg_covar·I`). Tied: the shared
+/// matrix; diag: the diagonal matrix; spherical: the smallest component
+/// variance over the mean of the diagonal of `cov(X) + reg_covar·I`.
+///
+/// `None` when the data's covariance itself is not positive definite (a
+/// constant column with `reg_covar = 0`): then there is no yardstick.
+pub fn min_relative_variance(
+    data_covariance: &DataCovariance,
+    model: &GaussianMixture,
+) -> Result<Option<f64>> {
+    let d = data_covariance.n_features();
+    if model.n_features() != d {
+        return Err(Error::ShapeMismatch {
+            what: "number of features of the model".into(),
+            expected: d,
+            got: model.n_features(),
+        });
     }
-
-    /// The `d × d` matrix, row-major.
-    pub fn matrix(&self) -> &[f64] {
-        &self.matrix
+    let b = data_covariance.matrix();
+    let k = model.n_components();
+    let covariances = model.covariances();
+    if let Covariances::Spherical(v) = covariances {
+        let mean_variance = (0..d).map(|i| b[i * d + i]).sum::<f64>() / d as f64;
+        if !crate::linalg::positive_finite(mean_variance) {
+            return Ok(None);
+        }
+        let smallest = v.iter().copied().fold(f64::INFINITY, f64::min);
+        return Ok(Some(smallest / mean_variance));
     }
-
-    /// The smallest ratio of a component's variance to the data's variance along
-    /// any direction, over all components: the smallest generalised eigenvalue
-    /// of (component covariance, `cov(X) + reg_covar·I`). Tied: the shared
-    /// matrix; diag: the diagonal matrix; spherical: the smallest component
-    /// variance over the mean of the diagonal of `cov(X) + reg_covar·I`.
-    ///
-    /// `None` when the data's covariance itself is not positive definite (a
-    /// constant column with `reg_covar = 0`): then there is no yardstick.
-    pub fn min_relative_variance(&self, model: &GaussianMixture) -> Result<Option<f64>> {
-        let d = self.n_features;
-        if model.n_features() != d {
-            return Err(Error::ShapeMismatch {
-                what: "number of features of the model".into(),
-                expected: d,
-                got: model.n_features(),
-            });
+    let blocks = if let Covariances::Tied(_) = covariances {
+        1
+    } else {
+        k
+    };
+    let mut smallest = f64::INFINITY;
+    for j in 0..blocks {
+        let a = covariances.component_matrix(j, d);
+        match min_generalized_eigenvalue(&a, b, d) {
+            Ok(v) => smallest = smallest.min(v),
+            Err(_) => return Ok(None),
         }
-        let b = &self.matrix;
-        let k = model.n_components();
-        let covariances = model.covariances();
-        if let Covariances::Spherical(v) = covariances {
-            let mean_variance = (0..d).map(|i| b[i * d + i]).sum::<f64>() / d as f64;
-            if !crate::linalg::positive_finite(mean_variance) {
-                return Ok(None);
-            }
-            let smallest = v.iter().copied().fold(f64::INFINITY, f64::min);
-            return Ok(Some(smallest / mean_variance));
-        }
-        let blocks = if let Covariances::Tied(_) = covariances {
-            1
-        } else {
-            k
-        };
-        let mut smallest = f64::INFINITY;
-        for j in 0..blocks {
-            let a = covariances.component_matrix(j, d);
-            match min_generalized_eigenvalue(&a, b, d) {
-                Ok(v) => smallest = smallest.min(v),
-                Err(_) => return Ok(None),
-            }
-        }
-        Ok(Some(smallest))
     }
+    Ok(Some(smallest))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dist::gaussian::Covariances;
-
-    #[test]
-    fn data_covariance_is_the_population_covariance_plus_reg() {
-        let x = [1.0, 2.0, 3.0, 6.0, 5.0, 7.0];
-        let c = DataCovariance::new(DataRef::new(&x, 3, 2).unwrap(), 0.5).unwrap();
-        // Means 3 and 5; centred rows (-2,-3), (0,1), (2,2).
-        let want = [8.0 / 3.0 + 0.5, 10.0 / 3.0, 10.0 / 3.0, 14.0 / 3.0 + 0.5];
-        for (g, w) in c.matrix().iter().zip(want) {
-            assert!((g - w).abs() < 1e-14, "{:?}", c.matrix());
-        }
-    }
+    use crate::data::DataRef;
 
     #[test]
     fn relative_variance_of_each_covariance_type() {
@@ -135,7 +72,7 @@ mod tests {
         let model = |cov: Covariances, k: usize| {
             GaussianMixture::new(vec![1.0 / k as f64; k], vec![0.0; 2 * k], 2, cov).unwrap()
         };
-        let rel = |m: &GaussianMixture| yard.min_relative_variance(m).unwrap().unwrap();
+        let rel = |m: &GaussianMixture| min_relative_variance(&yard, m).unwrap().unwrap();
         // Full: the second component's variance 0.01 along x is 0.0025 of 4.
         let full = model(
             Covariances::Full(vec![4.0, 0.0, 0.0, 1.0, 0.01, 0.0, 0.0, 1.0]),
@@ -164,6 +101,6 @@ mod tests {
             Covariances::Full(vec![1.0, 0.0, 0.0, 1.0]),
         )
         .unwrap();
-        assert_eq!(yard.min_relative_variance(&m).unwrap(), None);
+        assert_eq!(min_relative_variance(&yard, &m).unwrap(), None);
     }
 }

@@ -4,10 +4,11 @@ use std::ops::RangeInclusive;
 
 use rayon::prelude::*;
 
-use super::collapse::{DataCovariance, DEGENERATE_RELATIVE_VARIANCE};
+use super::collapse::{min_relative_variance, DEGENERATE_RELATIVE_VARIANCE};
 use super::Criterion;
 use crate::data::DataRef;
 use crate::dist::gaussian::CovarianceType;
+use crate::dist::gaussian::DataCovariance;
 use crate::error::{Error, Result};
 use crate::memory::{bytes_of, product};
 use crate::mixture::{GaussianMixtureBuilder, MixtureFit};
@@ -76,7 +77,7 @@ pub struct CellFit {
     pub icl: f64,
     /// Entropy of the responsibilities, `−Σ r ln r`.
     pub entropy: f64,
-    /// [`DataCovariance::min_relative_variance`]; `None` when the data's own
+    /// [`min_relative_variance`](super::min_relative_variance); `None` when the data's own
     /// covariance is singular (no yardstick, so never called degenerate).
     pub min_relative_variance: Option<f64>,
 }
@@ -211,8 +212,12 @@ where
             ),
         });
     }
-    fit.validate_settings()?;
+    // The template's own n_components is replaced in every cell.
+    fit.for_cell(lo, config.covariance_types[0])
+        .validate_settings()?;
     check_grid_memory(data, config, fit)?;
+    // The one scan of the data (emptiness, finite values, magnitudes): the
+    // cells below fit without checking it again.
     let yardstick = DataCovariance::new(data, fit.reg_covar_value())?;
     let grid: Vec<(usize, CovarianceType)> = config
         .n_components
@@ -296,13 +301,15 @@ fn fit_cell(
     k: usize,
     covariance_type: CovarianceType,
 ) -> Result<CellFit> {
-    let fit = settings.for_cell(k, covariance_type).fit(data)?;
+    let fit = settings
+        .for_cell(k, covariance_type)
+        .fit_prechecked(data, &mut crate::em::NoMonitor)?;
     let n = fit.report.n_samples;
     let p = fit.model.n_parameters();
-    let bic = super::bic(fit.log_likelihood(), p, n);
+    let bic = super::bic(fit.log_likelihood(), p, n as f64);
     let aic = super::aic(fit.log_likelihood(), p);
     let entropy = fit.model.responsibility_entropy(data)?;
-    let min_relative_variance = yardstick.min_relative_variance(&fit.model)?;
+    let min_relative_variance = min_relative_variance(yardstick, &fit.model)?;
     Ok(CellFit {
         icl: super::icl(bic, entropy),
         fit,

@@ -1,5 +1,6 @@
-//! Model selection: information criteria, the collapse test, and the grid of
-//! fits over numbers of components and covariance types.
+//! Model selection: the collapse test and the grid of fits over numbers of
+//! components and covariance types, ranked by an information criterion
+//! ([`crate::em::criteria`], re-exported here).
 //!
 //! Every criterion uses scikit-learn's sign: **lower is better**.
 //!
@@ -16,7 +17,7 @@
 //! A fit is *degenerate* when some component has (nearly) collapsed: its
 //! smallest variance along any direction is below [`DEGENERATE_RELATIVE_VARIANCE`]
 //! (1e-3) of the whole data's variance along that direction
-//! ([`DataCovariance::min_relative_variance`]). [`select`] reports such fits and
+//! ([`min_relative_variance`]). [`select`] reports such fits and
 //! does not choose them unless asked to.
 //!
 //! [`GaussianMixture::responsibility_entropy`]: crate::GaussianMixture::responsibility_entropy
@@ -27,30 +28,13 @@ mod grid;
 use std::fmt;
 use std::str::FromStr;
 
-pub use collapse::{DataCovariance, DEGENERATE_RELATIVE_VARIANCE};
+pub use crate::dist::gaussian::DataCovariance;
+pub use crate::em::criteria::{aic, bic, icl};
+pub use collapse::{min_relative_variance, DEGENERATE_RELATIVE_VARIANCE};
 pub use grid::{
     select, select_with_progress, CellFit, CellStatus, GridCell, SelectConfig, Selection,
     MAX_GRID_CELLS,
 };
-
-/// Bayesian information criterion `−2 ln L + p ln n` for a total
-/// log-likelihood `log_likelihood`, `n_parameters` free parameters and
-/// `n_samples` observations.
-pub fn bic(log_likelihood: f64, n_parameters: usize, n_samples: usize) -> f64 {
-    -2.0 * log_likelihood + n_parameters as f64 * (n_samples as f64).ln()
-}
-
-/// Akaike information criterion `−2 ln L + 2p`.
-pub fn aic(log_likelihood: f64, n_parameters: usize) -> f64 {
-    -2.0 * log_likelihood + 2.0 * n_parameters as f64
-}
-
-/// Integrated completed likelihood in its entropy form, `BIC + 2·EN`, for a
-/// BIC and the entropy of the responsibilities `EN = −Σᵢ Σⱼ rᵢⱼ ln rᵢⱼ ≥ 0`
-/// (see the [module documentation](self) for the definition and its sources).
-pub fn icl(bic: f64, responsibility_entropy: f64) -> f64 {
-    bic + 2.0 * responsibility_entropy
-}
 
 /// Which criterion picks the best fit (all: lower is better).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]

@@ -1,4 +1,4 @@
-//! The fused block kernel: for a block of rows, the log-densities of all
+//! The fused Gaussian block kernel: for a block of rows, the log-densities of all
 //! components, the log-sum-exp, the responsibilities and (during a fit) the
 //! M-step statistics, in one pass over the block while it sits in cache.
 //!
@@ -9,16 +9,32 @@
 //! operations per lane, so they give the same bits; the portable build rounds
 //! products separately and agrees with them to rounding, which a test checks.
 
+use super::stats::ComponentStats;
+use super::ROW_SCATTER_MIN_D;
+use super::{accumulate_block, packed_lanes, Block, CovarianceType, GaussianComponents};
 use crate::data::DataRef;
-use crate::dist::gaussian::CovarianceType;
-use crate::dist::gaussian::{accumulate_block, packed_lanes, Block, ROW_SCATTER_MIN_D};
 use crate::linalg::lanes::{Lane, LaneBuf, LANES, ZERO};
 #[cfg(target_arch = "x86_64")]
 use crate::linalg::simd::{Avx2, Avx512};
 use crate::linalg::simd::{Portable, Simd};
 
-use super::em::MixtureStats;
-use super::{GaussianMixture, BLOCK_ROWS};
+/// The most rows evaluated together: the capacity of a block's scratch.
+pub(crate) const BLOCK_ROWS: usize = 512;
+
+/// Rows per block for `d` features: small enough that a block's `rows × k`
+/// scratch stays in cache, and fixed by the data's shape so that results never
+/// depend on the thread count. From [`ROW_SCATTER_MIN_D`] features on, the
+/// blocks are twice as long: each block visits every component's precision
+/// factor and second moments (`2·k·d²` values, more than L2 holds at d = 64,
+/// k = 32), and longer blocks halve those trips (W3 of `bench/`: 10% less time
+/// per E-step; at d = 16 and d = 2 the longer blocks were 6% and 11% slower).
+pub(crate) fn block_rows(d: usize) -> usize {
+    if d >= ROW_SCATTER_MIN_D {
+        BLOCK_ROWS
+    } else {
+        BLOCK_ROWS / 2
+    }
+}
 
 /// Lanes per feature in a full block of the shorter kind (`block_rows`), which
 /// small dimensions use: the loops over them get a constant trip count.
@@ -122,88 +138,56 @@ impl Path {
     }
 }
 
-/// Responsibilities (`scratch.resp`, `k × nch` lanes, zero on padding rows) and
-/// row log-densities (`scratch.lse`) of a block of at most [`BLOCK_ROWS`] rows.
-/// Returns `nch`, the number of lanes per component.
-pub(crate) fn posterior_block(
-    path: Path,
-    model: &GaussianMixture,
-    rows: DataRef<'_>,
-    s: &mut Scratch,
-) -> usize {
-    match path {
-        Path::Portable => posterior_impl(Portable, model, rows, s),
-        // SAFETY: the tokens exist only where their instructions were detected.
-        #[cfg(target_arch = "x86_64")]
-        Path::Avx2(t) => unsafe { posterior_avx2(t, model, rows, s) },
-        #[cfg(target_arch = "x86_64")]
-        Path::Avx512(t) => unsafe { posterior_avx512(t, model, rows, s) },
-    }
+/// Defines `fn $name(path: Path, args…)`, which runs `$imp(simd, args…)` in
+/// the build of the kernel that `path` names: the portable one, or the AVX2 +
+/// FMA or AVX-512 one through a `#[target_feature]` trampoline, into which
+/// `$imp` (`#[inline(always)]`) is compiled with those instructions.
+macro_rules! dispatch {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? => $imp:ident) => {
+        $(#[$doc])*
+        $vis fn $name(path: Path, $($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2(t: Avx2, $($arg: $ty),*) $(-> $ret)? {
+                $imp(t, $($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx2,fma")]
+            unsafe fn avx512(t: Avx512, $($arg: $ty),*) $(-> $ret)? {
+                $imp(t, $($arg),*)
+            }
+            match path {
+                Path::Portable => $imp(Portable, $($arg),*),
+                // SAFETY: the tokens exist only where their instructions were detected.
+                #[cfg(target_arch = "x86_64")]
+                Path::Avx2(t) => unsafe { avx2(t, $($arg),*) },
+                #[cfg(target_arch = "x86_64")]
+                Path::Avx512(t) => unsafe { avx512(t, $($arg),*) },
+            }
+        }
+    };
 }
 
-/// One E-step block: adds its statistics into `stats` and returns its total
-/// log-likelihood (rows summed in order).
-pub(crate) fn e_step_block(
-    path: Path,
-    model: &GaussianMixture,
-    start: usize,
-    rows: DataRef<'_>,
-    stats: &mut MixtureStats,
-) -> f64 {
-    match path {
-        Path::Portable => e_step_impl(Portable, model, start, rows, stats),
-        // SAFETY: as in `posterior_block`.
-        #[cfg(target_arch = "x86_64")]
-        Path::Avx2(t) => unsafe { e_step_avx2(t, model, start, rows, stats) },
-        #[cfg(target_arch = "x86_64")]
-        Path::Avx512(t) => unsafe { e_step_avx512(t, model, start, rows, stats) },
-    }
+dispatch! {
+    /// Responsibilities (`scratch.resp`, `k × nch` lanes, zero on padding rows) and
+    /// row log-densities (`scratch.lse`) of a block of at most [`BLOCK_ROWS`] rows.
+    /// Returns `nch`, the number of lanes per component.
+    pub(crate) fn posterior_block(
+        model: &GaussianComponents,
+        rows: DataRef<'_>,
+        s: &mut Scratch,
+    ) -> usize => posterior_impl
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn posterior_avx2(
-    t: Avx2,
-    model: &GaussianMixture,
-    rows: DataRef<'_>,
-    s: &mut Scratch,
-) -> usize {
-    posterior_impl(t, model, rows, s)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn e_step_avx2(
-    t: Avx2,
-    model: &GaussianMixture,
-    start: usize,
-    rows: DataRef<'_>,
-    stats: &mut MixtureStats,
-) -> f64 {
-    e_step_impl(t, model, start, rows, stats)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn posterior_avx512(
-    t: Avx512,
-    model: &GaussianMixture,
-    rows: DataRef<'_>,
-    s: &mut Scratch,
-) -> usize {
-    posterior_impl(t, model, rows, s)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn e_step_avx512(
-    t: Avx512,
-    model: &GaussianMixture,
-    start: usize,
-    rows: DataRef<'_>,
-    stats: &mut MixtureStats,
-) -> f64 {
-    e_step_impl(t, model, start, rows, stats)
+dispatch! {
+    /// One E-step block: adds its statistics into `stats` and returns its total
+    /// log-likelihood (rows summed in order).
+    pub(crate) fn e_step_block(
+        model: &GaussianComponents,
+        start: usize,
+        rows: DataRef<'_>,
+        stats: &mut ComponentStats,
+    ) -> f64 => e_step_impl
 }
 
 /// Copies rows (`d` columns) into lanes, feature by feature, padding the last
@@ -253,59 +237,25 @@ macro_rules! by_dimension {
     };
 }
 
-/// Per-component log-densities `ln N(x_r | μ_j, Σ_j)` (weights left out) of a
-/// block of at most [`BLOCK_ROWS`] rows, written row-major (`n × k`) into
-/// `out`: the emission probabilities of a Gaussian HMM. With `log_scale`,
-/// `out` gets `exp(ln N − m_r)` instead, with `m_r` the row's largest
-/// log-density (0 when it is not finite) written to `log_scale[r]`.
-pub(crate) fn component_log_densities(
-    path: Path,
-    model: &GaussianMixture,
-    rows: DataRef<'_>,
-    s: &mut Scratch,
-    out: &mut [f64],
-    log_scale: Option<&mut [f64]>,
-) {
-    match path {
-        Path::Portable => densities_impl(Portable, model, rows, s, out, log_scale),
-        // SAFETY: as in `posterior_block`.
-        #[cfg(target_arch = "x86_64")]
-        Path::Avx2(t) => unsafe { densities_avx2(t, model, rows, s, out, log_scale) },
-        #[cfg(target_arch = "x86_64")]
-        Path::Avx512(t) => unsafe { densities_avx512(t, model, rows, s, out, log_scale) },
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn densities_avx2(
-    t: Avx2,
-    model: &GaussianMixture,
-    rows: DataRef<'_>,
-    s: &mut Scratch,
-    out: &mut [f64],
-    log_scale: Option<&mut [f64]>,
-) {
-    densities_impl(t, model, rows, s, out, log_scale)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn densities_avx512(
-    t: Avx512,
-    model: &GaussianMixture,
-    rows: DataRef<'_>,
-    s: &mut Scratch,
-    out: &mut [f64],
-    log_scale: Option<&mut [f64]>,
-) {
-    densities_impl(t, model, rows, s, out, log_scale)
+dispatch! {
+    /// Per-component log-densities `ln N(x_r | μ_j, Σ_j)` (weights left out) of a
+    /// block of at most [`BLOCK_ROWS`] rows, written row-major (`n × k`) into
+    /// `out`: the emission probabilities of a Gaussian HMM. With `log_scale`,
+    /// `out` gets `exp(ln N − m_r)` instead, with `m_r` the row's largest
+    /// log-density (0 when it is not finite) written to `log_scale[r]`.
+    pub(crate) fn component_log_densities(
+        model: &GaussianComponents,
+        rows: DataRef<'_>,
+        s: &mut Scratch,
+        out: &mut [f64],
+        log_scale: Option<&mut [f64]>,
+    ) => densities_impl
 }
 
 #[inline(always)]
 fn densities_impl<S: Simd>(
     v: S,
-    model: &GaussianMixture,
+    model: &GaussianComponents,
     rows: DataRef<'_>,
     s: &mut Scratch,
     out: &mut [f64],
@@ -326,7 +276,7 @@ fn densities_impl<S: Simd>(
 #[inline(always)]
 fn densities_d<S: Simd, const D: usize>(
     v: S,
-    model: &GaussianMixture,
+    model: &GaussianComponents,
     rows: DataRef<'_>,
     s: &mut Scratch,
     out: &mut [f64],
@@ -382,7 +332,7 @@ fn densities_d<S: Simd, const D: usize>(
 #[inline(always)]
 fn posterior_impl<S: Simd>(
     v: S,
-    model: &GaussianMixture,
+    model: &GaussianComponents,
     rows: DataRef<'_>,
     s: &mut Scratch,
 ) -> usize {
@@ -392,10 +342,10 @@ fn posterior_impl<S: Simd>(
 #[inline(always)]
 fn e_step_impl<S: Simd>(
     v: S,
-    model: &GaussianMixture,
+    model: &GaussianComponents,
     start: usize,
     rows: DataRef<'_>,
-    stats: &mut MixtureStats,
+    stats: &mut ComponentStats,
 ) -> f64 {
     by_dimension!(model.n_features(), e_step_d, v, model, start, rows, stats)
 }
@@ -403,7 +353,7 @@ fn e_step_impl<S: Simd>(
 #[inline(always)]
 fn posterior_d<S: Simd, const D: usize>(
     v: S,
-    model: &GaussianMixture,
+    model: &GaussianComponents,
     rows: DataRef<'_>,
     s: &mut Scratch,
 ) -> usize {
@@ -424,7 +374,7 @@ fn posterior_d<S: Simd, const D: usize>(
 #[inline(always)]
 fn posterior_body<S: Simd, const NCH: usize>(
     v: S,
-    model: &GaussianMixture,
+    model: &GaussianComponents,
     n: usize,
     d: usize,
     nch: usize,
@@ -501,10 +451,10 @@ fn posterior_body<S: Simd, const NCH: usize>(
 #[inline(always)]
 fn e_step_d<S: Simd, const D: usize>(
     v: S,
-    model: &GaussianMixture,
+    model: &GaussianComponents,
     start: usize,
     rows: DataRef<'_>,
-    stats: &mut MixtureStats,
+    stats: &mut ComponentStats,
 ) -> f64 {
     let d = if D == 0 { model.n_features() } else { D };
     let nch = posterior_d::<S, D>(v, model, rows, &mut stats.scratch);
@@ -524,7 +474,7 @@ fn e_step_d<S: Simd, const D: usize>(
 /// `stats`, about `stats.shifts` (used by initialisations).
 pub(crate) fn accumulate_given(
     path: Path,
-    stats: &mut MixtureStats,
+    stats: &mut ComponentStats,
     rows: DataRef<'_>,
     resp: impl FnMut(usize, usize) -> f64,
 ) {
@@ -540,26 +490,18 @@ pub(crate) fn accumulate_given(
             }
         }
     }
-    match path {
-        Path::Portable => accumulate_impl(Portable, stats, rows, nch, d),
-        // SAFETY: as in `posterior_block`.
-        #[cfg(target_arch = "x86_64")]
-        Path::Avx2(t) => unsafe { accumulate_avx2(t, stats, rows, nch) },
-        #[cfg(target_arch = "x86_64")]
-        Path::Avx512(t) => unsafe { accumulate_avx512(t, stats, rows, nch) },
-    }
+    accumulate_transposed(path, stats, rows, nch);
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn accumulate_avx2(t: Avx2, stats: &mut MixtureStats, rows: DataRef<'_>, nch: usize) {
-    accumulate_impl(t, stats, rows, nch, stats.d)
+dispatch! {
+    /// [`accumulate_impl`] in the build `path` names.
+    fn accumulate_transposed(stats: &mut ComponentStats, rows: DataRef<'_>, nch: usize) => accumulate_lanes
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn accumulate_avx512(t: Avx512, stats: &mut MixtureStats, rows: DataRef<'_>, nch: usize) {
-    accumulate_impl(t, stats, rows, nch, stats.d)
+#[inline(always)]
+fn accumulate_lanes<S: Simd>(v: S, stats: &mut ComponentStats, rows: DataRef<'_>, nch: usize) {
+    let d = stats.d;
+    accumulate_impl(v, stats, rows, nch, d)
 }
 
 /// The statistics of the block `rows`, already transposed into
@@ -567,7 +509,7 @@ unsafe fn accumulate_avx512(t: Avx512, stats: &mut MixtureStats, rows: DataRef<'
 #[inline(always)]
 fn accumulate_impl<S: Simd>(
     v: S,
-    stats: &mut MixtureStats,
+    stats: &mut ComponentStats,
     rows: DataRef<'_>,
     nch: usize,
     d: usize,
@@ -582,7 +524,7 @@ fn accumulate_impl<S: Simd>(
 #[inline(always)]
 fn accumulate_body<S: Simd, const NCH: usize>(
     v: S,
-    stats: &mut MixtureStats,
+    stats: &mut ComponentStats,
     rows: DataRef<'_>,
     nch: usize,
     d: usize,
@@ -638,17 +580,18 @@ mod tests {
             let x = data(n, d);
             let rows = DataRef::new(&x, n, d).unwrap();
             for kind in CovarianceType::ALL {
-                let model = GaussianMixture::builder(4)
+                let fitted = crate::GaussianMixture::builder(4)
                     .covariance(kind)
                     .max_iter(3)
                     .fit(rows)
                     .unwrap()
                     .model;
+                let model = fitted.components();
                 let run = |path: Path| {
-                    let mut stats = MixtureStats::new(kind, model.means().to_vec(), d);
-                    let ll = e_step_block(path, &model, 0, rows, &mut stats);
+                    let mut stats = ComponentStats::new(kind, model.means().to_vec(), d);
+                    let ll = e_step_block(path, model, 0, rows, &mut stats);
                     let mut s = Scratch::new(4, d);
-                    posterior_block(path, &model, rows, &mut s);
+                    posterior_block(path, model, rows, &mut s);
                     (ll, stats, s.lse[..n].to_vec())
                 };
                 let (ll0, s0, lse0) = run(Path::Portable);
@@ -727,7 +670,7 @@ mod tests {
                         }
                     }
                     for path in Path::available() {
-                        let mut stats = MixtureStats::new(kind, shifts.clone(), d);
+                        let mut stats = ComponentStats::new(kind, shifts.clone(), d);
                         for start in (0..n).step_by(BLOCK_ROWS) {
                             let end = (start + BLOCK_ROWS).min(n);
                             accumulate_given(path, &mut stats, data.rows(start, end), |r, j| {

@@ -6,18 +6,32 @@
 //! merged statistics into covariances. This module dispatches once per block,
 //! never per row.
 
+mod block;
+mod components;
+mod data_covariance;
 mod diag;
 mod full;
 mod prior;
 mod spherical;
+mod stats;
 mod tied;
 
 use std::fmt;
 use std::str::FromStr;
 
+pub(crate) use block::{
+    accumulate_given, block_rows, component_log_densities, e_step_block, posterior_block, Path,
+    Scratch, BLOCK_ROWS,
+};
+pub(crate) use components::GaussianComponents;
+pub use data_covariance::DataCovariance;
 pub(crate) use full::{packed_lanes, Block, ROW_SCATTER_MIN_D};
 pub use prior::CovarianceCentre;
 pub(crate) use prior::{covariances_with_prior, GaussianPrior};
+pub(crate) use stats::{
+    factor_scratch, maximize_into, repair_with_pooled, update_components, ComponentStats,
+    MixturePrior, Update,
+};
 
 use crate::linalg::lanes::Lane;
 use crate::linalg::simd::Simd;
@@ -275,6 +289,24 @@ pub(super) fn centred_sums<S: Simd>(
         q = s.madd(wz, z, q);
     }
     (sa, q)
+}
+
+/// Checks `reg_covar`, the regularisation added to every variance: the one
+/// check of the setting, for mixtures and HMMs alike.
+///
+/// # Errors
+///
+/// [`crate::Error::InvalidConfig`] (field `reg_covar`) unless it is finite
+/// and `>= 0`.
+pub fn check_reg_covar(reg_covar: f64) -> crate::error::Result<()> {
+    if reg_covar >= 0.0 && reg_covar.is_finite() {
+        Ok(())
+    } else {
+        Err(crate::error::Error::InvalidConfig {
+            field: "reg_covar",
+            reason: format!("must be a finite number >= 0, got {reg_covar}"),
+        })
+    }
 }
 
 /// Number of separately factored covariance blocks.
