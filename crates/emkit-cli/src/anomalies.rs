@@ -4,13 +4,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{ArgGroup, Args};
-use emkit::anomaly::{below, contamination_threshold};
+use emkit::anomaly::{below, weighted_contamination_threshold};
 use emkit::io::MixtureFile;
 use serde_json::json;
 
 use crate::common::{
     check_paths, csv_line, display_name, fit_error, fmt_f64, input_error, parse_positive,
-    print_line, read_data, read_data_for_model, read_model, write_atomic, write_output, FitOptions,
+    print_line, read_data_for_model, read_model, weighted, write_atomic, write_output, FitOptions,
+    WeightArgs,
 };
 use crate::fit::stop_name;
 use crate::progress::{FitProgress, Verbosity};
@@ -46,6 +47,10 @@ pub struct AnomaliesArgs {
     /// the model's feature names).
     #[arg(long, value_delimiter = ',', value_name = "a,b,c")]
     pub columns: Option<Vec<String>>,
+    /// Weights weigh the fit (with -k) and the --contamination quantile: a
+    /// row of weight w counts as w rows.
+    #[command(flatten)]
+    pub weights: WeightArgs,
     /// Write the row,score,flag table here instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "OUT.csv")]
     pub output: Option<PathBuf>,
@@ -90,6 +95,7 @@ pub fn run(args: AnomaliesArgs) -> Result<()> {
             Some(&args.data),
             args.model.as_deref(),
             args.options.init_model.as_deref(),
+            args.weights.file(),
         ],
         &[
             ("-o", args.output.as_deref()),
@@ -104,11 +110,14 @@ pub fn run(args: AnomaliesArgs) -> Result<()> {
         (None, Some(f)) => Some(Rule::Contamination(f)),
         (None, None) => None,
     };
-    let (file, table) = match (&args.model, args.k) {
+    let (file, table, weights) = match (&args.model, args.k) {
         (Some(path), _) => {
             let file = read_model(path)?;
             let table = read_data_for_model(&args.data, args.columns.as_deref(), &file)?;
-            (file, table)
+            let weights = args
+                .weights
+                .read_for_rows(&args.data, table.data.n_rows())?;
+            (file, table, weights)
         }
         (None, Some(k)) => {
             if given.is_none() {
@@ -118,10 +127,15 @@ pub fn run(args: AnomaliesArgs) -> Result<()> {
                 ));
             }
             args.options.em.validate()?;
-            let table = read_data(&args.data, args.columns.as_deref())?;
+            let (table, weights) = args
+                .weights
+                .read(&args.data, args.columns.as_deref(), |t| {
+                    Ok((t.data.n_rows(), "row"))
+                })?;
             let builder = args.options.builder(k)?;
             let mut progress = FitProgress::new(verbosity);
-            let fitted = builder.fit_with_monitor(table.data.view(), &mut progress);
+            let rows = weighted(table.data.view(), weights.as_deref())?;
+            let fitted = builder.fit_with_monitor(rows, &mut progress);
             progress.finish();
             let fitted = fitted.map_err(|e| fit_error(&name, &table.names, e))?;
             let best = fitted.report.best();
@@ -129,6 +143,8 @@ pub fn run(args: AnomaliesArgs) -> Result<()> {
                 "n_components": fitted.model.n_components(),
                 "covariance_type": fitted.model.covariance_type().name(),
                 "n_samples": fitted.report.n_samples,
+                "weights": args.weights.source(),
+                "total_weight": fitted.report.total_weight,
                 "n_features": fitted.model.n_features(),
                 "log_likelihood": fitted.log_likelihood(),
                 "mean_log_likelihood": fitted.mean_log_likelihood(),
@@ -162,7 +178,7 @@ pub fn run(args: AnomaliesArgs) -> Result<()> {
                 anomaly_threshold: None,
                 extra: Default::default(),
             };
-            (file, table)
+            (file, table, weights)
         }
         (None, None) => unreachable!("clap requires -k or --model"),
     };
@@ -186,7 +202,7 @@ pub fn run(args: AnomaliesArgs) -> Result<()> {
     };
     let threshold = match rule {
         Rule::Given(t) | Rule::Stored(t) => t,
-        Rule::Contamination(f) => contamination_threshold(&scores, f)
+        Rule::Contamination(f) => weighted_contamination_threshold(&scores, weights.as_deref(), f)
             .map_err(|e| anyhow::Error::new(e).context(name.clone()))?,
     };
     let flagged = below(&scores, threshold);

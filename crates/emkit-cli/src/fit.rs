@@ -10,8 +10,8 @@ use emkit::{MixtureFit, RestartReport, StopReason};
 use serde_json::{json, Value};
 
 use crate::common::{
-    check_paths, display_name, fit_error, parse_positive, print_line, read_data, write_atomic,
-    write_trace, FitOptions,
+    check_paths, display_name, fit_error, parse_positive, print_line, weighted, write_atomic,
+    write_trace, FitOptions, WeightArgs,
 };
 use crate::plot::{self, check_plot_path};
 use crate::progress::{FitProgress, Verbosity};
@@ -29,6 +29,8 @@ pub struct FitArgs {
     /// Use only these columns (comma-separated names).
     #[arg(long, value_delimiter = ',', value_name = "a,b,c")]
     pub columns: Option<Vec<String>>,
+    #[command(flatten)]
+    pub weights: WeightArgs,
     /// Save the fitted model here (JSON).
     #[arg(short = 'o', long = "output", value_name = "MODEL.json")]
     pub output: Option<PathBuf>,
@@ -70,7 +72,11 @@ pub fn stop_name(stop: StopReason) -> &'static str {
 
 pub fn run(args: FitArgs) -> Result<()> {
     check_paths(
-        &[Some(&args.data), args.options.init_model.as_deref()],
+        &[
+            Some(&args.data),
+            args.options.init_model.as_deref(),
+            args.weights.file(),
+        ],
         &[
             ("-o", args.output.as_deref()),
             ("--trace", args.trace.as_deref()),
@@ -83,8 +89,12 @@ pub fn run(args: FitArgs) -> Result<()> {
     }
     args.options.em.validate()?;
     let name = display_name(&args.data);
-    let table = read_data(&args.data, args.columns.as_deref())?;
-    let data = table.data.view();
+    let (table, weights) = args
+        .weights
+        .read(&args.data, args.columns.as_deref(), |t| {
+            Ok((t.data.n_rows(), "row"))
+        })?;
+    let data = weighted(table.data.view(), weights.as_deref())?;
     let builder = args.options.builder(args.k)?;
     let verbosity = Verbosity::from_flags(args.verbose, args.quiet);
     let mut progress = FitProgress::new(verbosity);
@@ -126,7 +136,7 @@ pub fn run(args: FitArgs) -> Result<()> {
         print_line(&serde_json::to_string(&out).context("serialising the summary")?)?;
     }
     if verbosity != Verbosity::Quiet {
-        print_summary(&name, &fitted, &table.names, seconds, args.output.as_ref());
+        print_summary(&name, &fitted, &table.names, &args, seconds);
     }
     Ok(())
 }
@@ -149,6 +159,8 @@ fn summary_json(args: &FitArgs, fit: &MixtureFit, names: &[String], seconds: f64
         "n_components": m.n_components(),
         "covariance_type": m.covariance_type().name(),
         "n_samples": fit.report.n_samples,
+        "weights": args.weights.source(),
+        "total_weight": fit.report.total_weight,
         "n_features": m.n_features(),
         "log_likelihood": fit.log_likelihood(),
         "mean_log_likelihood": fit.mean_log_likelihood(),
@@ -174,13 +186,8 @@ fn summary_json(args: &FitArgs, fit: &MixtureFit, names: &[String], seconds: f64
     })
 }
 
-fn print_summary(
-    name: &str,
-    fit: &MixtureFit,
-    names: &[String],
-    seconds: f64,
-    output: Option<&PathBuf>,
-) {
+fn print_summary(name: &str, fit: &MixtureFit, names: &[String], args: &FitArgs, seconds: f64) {
+    let output = args.output.as_ref();
     let m = &fit.model;
     let best = fit.report.best();
     let (k, d) = (m.n_components(), m.n_features());
@@ -189,6 +196,12 @@ fn print_summary(
         m.covariance_type(),
         fit.report.n_samples
     );
+    if let Some(source) = args.weights.source() {
+        eprintln!(
+            "  rows weighted by {source} (total weight {}, the n of BIC)",
+            fit.report.total_weight
+        );
+    }
     eprintln!(
         "  log-likelihood {:.6} (mean {:.6} per row)  BIC {:.4}  AIC {:.4}  parameters {}",
         fit.log_likelihood(),

@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 
 use crate::common::{
     check_paths, check_tol_and_reg_covar, csv_line, display_name, fit_error, fmt_f64, input_error,
-    parse_covariance, parse_positive, print_line, read_data, read_data_for_features, write_atomic,
-    write_output, write_trace,
+    parse_covariance, parse_positive, print_line, read_data_for_features, write_atomic,
+    write_output, write_trace, WeightArgs,
 };
 use crate::fit::{stop_name, stop_text};
 use crate::progress::{FitProgress, Verbosity};
@@ -105,6 +105,11 @@ struct FitArgs {
     /// Use only these columns (comma-separated names).
     #[arg(long, value_delimiter = ',', value_name = "a,b,c")]
     columns: Option<Vec<String>>,
+    /// Sequence weights: --weights FILE holds one per sequence, in --lengths
+    /// order; a --weight-column must be constant within each sequence. A
+    /// sequence of weight 2 counts as that sequence given twice.
+    #[command(flatten)]
+    weights: WeightArgs,
     /// Save the fitted model here (JSON).
     #[arg(short = 'o', long = "output", value_name = "MODEL.json")]
     output: Option<PathBuf>,
@@ -223,6 +228,37 @@ fn sequences<'a>(
     }
 }
 
+/// One weight per sequence: the `--weights` file's (one per sequence
+/// already), or the `--weight-column`'s value, which must be the same on
+/// every row of a sequence.
+fn sequence_weights(
+    args: &WeightArgs,
+    seqs: &Sequences<'_>,
+    weights: Vec<f64>,
+    name: &str,
+) -> Result<Vec<f64>> {
+    if args.weight_column.is_none() {
+        return Ok(weights);
+    }
+    (0..seqs.len())
+        .map(|i| {
+            let (start, rows) = seqs.sequence(i);
+            let w = weights[start];
+            match (start..start + rows.n_rows()).find(|&r| weights[r] != w) {
+                None => Ok(w),
+                Some(r) => Err(input_error(format!(
+                    "{name}: {} holds {w} on data row {} but {} on row {} of the same \
+                     sequence ({i}, 0-based); a sequence has one weight",
+                    args.source().unwrap_or_default(),
+                    start + 1,
+                    weights[r],
+                    r + 1
+                ))),
+            }
+        })
+        .collect()
+}
+
 fn read_hmm(path: &Path) -> Result<HmmFile> {
     let name = display_name(path);
     let text = fs::read_to_string(path).map_err(|e| {
@@ -303,6 +339,7 @@ fn fit(args: FitArgs) -> Result<()> {
             Some(&args.data),
             args.lengths.as_deref(),
             args.init_model.as_deref(),
+            args.weights.file(),
         ],
         &[
             ("-o", args.output.as_deref()),
@@ -318,9 +355,22 @@ fn fit(args: FitArgs) -> Result<()> {
     let init = args.init_model.as_deref().map(read_hmm).transpose()?;
     args.check_consistent(init.as_ref())?;
     let name = display_name(&args.data);
-    let table = read_data(&args.data, args.columns.as_deref())?;
     let lengths = args.lengths.as_deref().map(read_lengths).transpose()?;
+    let n_sequences = lengths.as_ref().map_or(1, |l| l.len());
+    let (table, row_weights) = args
+        .weights
+        .read(&args.data, args.columns.as_deref(), |_| {
+            Ok((n_sequences, "sequence"))
+        })?;
     let seqs = sequences(table.data.view(), &lengths, args.lengths.as_deref(), &name)?;
+    let seqs = match row_weights {
+        None => seqs,
+        Some(w) => {
+            let per_sequence = sequence_weights(&args.weights, &seqs, w, &name)?;
+            seqs.with_weights(&per_sequence)
+                .map_err(|e| input_error(format!("{name}: {e}")))?
+        }
+    };
     let verbosity = Verbosity::from_flags(args.verbose, args.quiet);
     let mut progress = FitProgress::new(verbosity);
     rayon::broadcast(|_| ());
@@ -463,7 +513,7 @@ impl AnyFit {
         let (ll, mean) = (best.log_likelihood, best.mean_log_likelihood);
         let p = model.n_parameters();
         let (bic, aic) = (
-            emkit::em::criteria::bic(ll, p, report.n_samples as f64),
+            emkit::em::criteria::bic(ll, p, report.total_weight),
             emkit::em::criteria::aic(ll, p),
         );
         let unvisited: Vec<Value> = best
@@ -477,6 +527,8 @@ impl AnyFit {
             "emission": model.emission_name(),
             "n_components": model.n_states(),
             "n_samples": report.n_samples,
+            "weights": args.weights.source(),
+            "total_weight": report.total_weight,
             "n_sequences": seqs.len(),
             "n_features": model.n_features(),
             "log_likelihood": ll,

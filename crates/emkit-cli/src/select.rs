@@ -15,7 +15,7 @@ use emkit::CovarianceType;
 use serde_json::{json, Value};
 
 use crate::common::{
-    check_paths, display_name, fit_error, print_line, read_data, write_atomic, EmOptions,
+    check_paths, display_name, fit_error, print_line, weighted, write_atomic, EmOptions, WeightArgs,
 };
 use crate::fit::stop_name;
 use crate::plot::{self, check_plot_path};
@@ -41,6 +41,8 @@ pub struct SelectArgs {
     /// Use only these columns (comma-separated names).
     #[arg(long, value_delimiter = ',', value_name = "a,b,c")]
     pub columns: Option<Vec<String>>,
+    #[command(flatten)]
+    pub weights: WeightArgs,
     /// Save the best model here (JSON, the format of `emkit fit -o`).
     #[arg(short = 'o', long = "output", value_name = "BEST.json")]
     pub output: Option<PathBuf>,
@@ -116,7 +118,7 @@ fn parse_criterion(s: &str) -> Result<Criterion, String> {
 
 pub fn run(args: SelectArgs) -> Result<()> {
     check_paths(
-        &[Some(&args.data)],
+        &[Some(&args.data), args.weights.file()],
         &[
             ("-o", args.output.as_deref()),
             ("--plot", args.plot.as_deref()),
@@ -128,8 +130,12 @@ pub fn run(args: SelectArgs) -> Result<()> {
     }
     args.em.validate()?;
     let name = display_name(&args.data);
-    let table = read_data(&args.data, args.columns.as_deref())?;
-    let data = table.data.view();
+    let (table, weights) = args
+        .weights
+        .read(&args.data, args.columns.as_deref(), |t| {
+            Ok((t.data.n_rows(), "row"))
+        })?;
+    let data = weighted(table.data.view(), weights.as_deref())?;
     let config = SelectConfig {
         n_components: args.k.clone(),
         covariance_types: args.covariance.0.clone(),
@@ -164,8 +170,8 @@ pub fn run(args: SelectArgs) -> Result<()> {
             &name,
             &args,
             &selection,
-            data.n_rows(),
-            data.n_cols(),
+            data.data().n_rows(),
+            data.data().n_cols(),
             seconds,
         );
     }
@@ -198,8 +204,10 @@ pub fn run(args: SelectArgs) -> Result<()> {
             "table": selection.cells.iter().map(cell_json).collect::<Vec<_>>(),
             "allow_degenerate": args.allow_degenerate,
             "degenerate_below": DEGENERATE_RELATIVE_VARIANCE,
-            "n_samples": data.n_rows(),
-            "n_features": data.n_cols(),
+            "n_samples": data.data().n_rows(),
+            "weights": args.weights.source(),
+            "total_weight": data.total(),
+            "n_features": data.data().n_cols(),
             "data": name,
             "model": args.output.as_ref().map(|p| p.display().to_string()),
             "seconds": seconds,

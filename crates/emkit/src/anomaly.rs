@@ -35,9 +35,62 @@ pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
     Some(a + (h - lo as f64) * (b - a))
 }
 
+/// [`quantile`] of weighted values: the quantile of the sample in which each
+/// value appears as often as its weight says. For integer weights it is
+/// numpy's on the repeated values, exactly; for others the same rule on
+/// cumulative weights (`h = (Σw − 1)·q`, and the value at position `p` is
+/// the first whose cumulative weight exceeds `p`). Values of weight 0 take
+/// no part. `None` as for [`quantile`], or when no weight is positive.
+pub fn weighted_quantile(values: &[f64], weights: &[f64], q: f64) -> Option<f64> {
+    if values.len() != weights.len()
+        || !(0.0..=1.0).contains(&q)
+        || values.iter().any(|v| v.is_nan())
+    {
+        return None;
+    }
+    let mut pairs: Vec<(f64, f64)> = values
+        .iter()
+        .zip(weights)
+        .filter(|(_, &w)| w > 0.0)
+        .map(|(&v, &w)| (v, w))
+        .collect();
+    if pairs.is_empty() {
+        return None;
+    }
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total: f64 = pairs.iter().map(|p| p.1).sum();
+    let h = ((total - 1.0) * q).max(0.0);
+    let at = |position: f64| {
+        let mut cum = 0.0;
+        for &(v, w) in &pairs {
+            cum += w;
+            if cum > position {
+                return v;
+            }
+        }
+        pairs[pairs.len() - 1].0
+    };
+    let lo = h.floor();
+    let (a, b) = (at(lo), at(lo + 1.0));
+    if a == b {
+        return Some(a);
+    }
+    Some(a + (h - lo) * (b - a))
+}
+
 /// The threshold for a contamination `0 < contamination < 0.5`: the
 /// `contamination`-quantile of `scores` ([`quantile`]).
 pub fn contamination_threshold(scores: &[f64], contamination: f64) -> Result<f64> {
+    weighted_contamination_threshold(scores, None, contamination)
+}
+
+/// [`contamination_threshold`] with each row's score counted `weights[i]`
+/// times ([`weighted_quantile`]); `None`: unweighted.
+pub fn weighted_contamination_threshold(
+    scores: &[f64],
+    weights: Option<&[f64]>,
+    contamination: f64,
+) -> Result<f64> {
     if !(contamination > 0.0 && contamination < 0.5) {
         return Err(Error::InvalidConfig {
             field: "contamination",
@@ -52,9 +105,13 @@ pub fn contamination_threshold(scores: &[f64], contamination: f64) -> Result<f64
             n_cols: 0,
         });
     }
-    quantile(scores, contamination).ok_or_else(|| Error::InvalidConfig {
+    let q = match weights {
+        None => quantile(scores, contamination),
+        Some(w) => weighted_quantile(scores, w, contamination),
+    };
+    q.ok_or_else(|| Error::InvalidConfig {
         field: "scores",
-        reason: "a score is NaN".into(),
+        reason: "a score is NaN, or no weight is positive".into(),
     })
 }
 
@@ -71,6 +128,27 @@ pub fn below(scores: &[f64], threshold: f64) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integer_weights_quantile_as_repeated_values() {
+        let v = [3.0, 1.0, 4.0, 1.5, 5.0, -2.0];
+        let w = [2.0, 0.0, 1.0, 3.0, 1.0, 2.0];
+        let repeated: Vec<f64> = v
+            .iter()
+            .zip(&w)
+            .flat_map(|(&x, &n)| std::iter::repeat_n(x, n as usize))
+            .collect();
+        for q in [0.0, 0.05, 0.1, 0.25, 0.33, 0.5, 0.75, 0.9, 1.0] {
+            assert_eq!(
+                weighted_quantile(&v, &w, q),
+                quantile(&repeated, q),
+                "q = {q}"
+            );
+        }
+        // Scaling every weight by 1 changes nothing; all-zero weights have no quantile.
+        assert_eq!(weighted_quantile(&v, &[1.0; 6], 0.3), quantile(&v, 0.3));
+        assert_eq!(weighted_quantile(&v, &[0.0; 6], 0.3), None);
+    }
 
     #[test]
     fn quantile_matches_numpy_linear() {

@@ -102,6 +102,100 @@ impl<'a> DataRef<'a> {
     }
 }
 
+/// Rows with a non-negative weight each (scikit-learn's `sample_weight`,
+/// Spark's `weightCol`): what a fit reads. An integer weight counts as that
+/// many copies of the row, a zero weight as the row left out, and scaling
+/// every weight by one constant changes no fitted parameter. Without weights
+/// every row weighs 1, and a fit is the unweighted one bit for bit. A
+/// [`DataRef`] converts into unweighted `Weighted` data, so every fit takes
+/// either.
+#[derive(Clone, Copy, Debug)]
+pub struct Weighted<'a> {
+    data: DataRef<'a>,
+    weights: Option<&'a [f64]>,
+    total: f64,
+}
+
+impl<'a> From<DataRef<'a>> for Weighted<'a> {
+    fn from(data: DataRef<'a>) -> Self {
+        Weighted {
+            data,
+            weights: None,
+            total: data.n_rows() as f64,
+        }
+    }
+}
+
+impl<'a> Weighted<'a> {
+    /// `data` with one weight per row; fails on a wrong count, a negative,
+    /// NaN or infinite weight, or weights that are all zero or whose sum
+    /// overflows.
+    pub fn new(data: DataRef<'a>, weights: &'a [f64]) -> Result<Self> {
+        let total = check_weights(weights, data.n_rows(), "row")?;
+        Ok(Weighted {
+            data,
+            weights: Some(weights),
+            total,
+        })
+    }
+
+    /// The rows.
+    pub fn data(&self) -> DataRef<'a> {
+        self.data
+    }
+
+    /// The weights, `None` when every row weighs 1.
+    pub fn weights(&self) -> Option<&'a [f64]> {
+        self.weights
+    }
+
+    /// The sum of the weights (the number of rows without weights): the
+    /// sample size of the information criteria.
+    pub fn total(&self) -> f64 {
+        self.total
+    }
+
+    /// The weight of row `i`.
+    pub(crate) fn weight(&self, i: usize) -> f64 {
+        self.weights.map_or(1.0, |w| w[i])
+    }
+}
+
+/// Checks `weights` as the weights of `n` items called `item`s (rows or
+/// sequences) and returns their sum: one each, finite and `>= 0`, not all
+/// zero, with a finite sum.
+///
+/// # Errors
+///
+/// [`Error::InvalidWeights`] naming the first bad weight and the fix.
+pub fn check_weights(weights: &[f64], n: usize, item: &str) -> Result<f64> {
+    let invalid = |problem: String| Error::InvalidWeights { problem };
+    if weights.len() != n {
+        return Err(invalid(format!(
+            "expected one weight per {item} ({n}), got {}",
+            weights.len()
+        )));
+    }
+    if let Some(i) = weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
+        return Err(invalid(format!(
+            "weight {i} (0-based) is {}; weights must be finite and >= 0",
+            weights[i]
+        )));
+    }
+    let total: f64 = weights.iter().sum();
+    if total == 0.0 {
+        return Err(invalid(format!(
+            "every weight is 0, so no {item} is left to fit; give some {item} a positive weight"
+        )));
+    }
+    if !total.is_finite() {
+        return Err(invalid(format!(
+            "the weights sum to {total}; divide them by a common factor (that changes no fitted parameter)"
+        )));
+    }
+    Ok(total)
+}
+
 /// Rows in fixed blocks of `rows` rows (the last may be shorter): the unit of
 /// work of an E-step. The block length is fixed by the model's kernel and the
 /// data's shape, never by the thread count, so that sums over blocks merge in
@@ -109,25 +203,47 @@ impl<'a> DataRef<'a> {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RowBlocks<'a> {
     pub data: DataRef<'a>,
+    /// Per-row weights; `None`: every row weighs 1.
+    pub weights: Option<&'a [f64]>,
+    /// The sum of the weights (`n` without them).
+    pub total: f64,
     /// Rows per block, at least 1.
     pub rows: usize,
 }
 
+/// One block of [`RowBlocks`]: its first row's index, its rows and their weights.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RowBlock<'a> {
+    pub start: usize,
+    pub rows: DataRef<'a>,
+    pub weights: Option<&'a [f64]>,
+}
+
 impl<'a> RowBlocks<'a> {
-    pub fn new(data: DataRef<'a>, rows: usize) -> Self {
+    pub fn new(data: impl Into<Weighted<'a>>, rows: usize) -> Self {
         debug_assert!(rows > 0);
-        RowBlocks { data, rows }
+        let w = data.into();
+        RowBlocks {
+            data: w.data,
+            weights: w.weights,
+            total: w.total,
+            rows,
+        }
     }
 
     pub fn n_blocks(&self) -> usize {
         self.data.n_rows().div_ceil(self.rows)
     }
 
-    /// Block `i`: its first row's index and its rows.
-    pub fn block(&self, i: usize) -> (usize, DataRef<'a>) {
+    /// Block `i`.
+    pub fn block(&self, i: usize) -> RowBlock<'a> {
         let start = i * self.rows;
         let end = (start + self.rows).min(self.data.n_rows());
-        (start, self.data.rows(start, end))
+        RowBlock {
+            start,
+            rows: self.data.rows(start, end),
+            weights: self.weights.map(|w| &w[start..end]),
+        }
     }
 }
 

@@ -144,6 +144,13 @@ pub enum Error {
         /// What is wrong and what is expected.
         problem: String,
     },
+    /// Sample weights that cannot weigh the data: the wrong number, a
+    /// negative, NaN or infinite weight, or all zero.
+    #[error("sample weights: {problem}")]
+    InvalidWeights {
+        /// What is wrong (naming the 0-based index of a bad weight) and how to fix it.
+        problem: String,
+    },
     /// Sequence lengths that do not split the data into sequences.
     #[error("sequence lengths: {problem}")]
     InvalidLengths {

@@ -73,7 +73,7 @@ mod mixture;
 pub mod segment;
 pub mod select;
 
-pub use data::{max_fit_magnitude, DataRef, Matrix};
+pub use data::{check_weights, max_fit_magnitude, DataRef, Matrix, Weighted};
 pub use dist::gaussian::{CovarianceType, Covariances};
 pub use em::{EmConfig, FitReport, Monitor, RestartReport, StopReason, TraceEntry};
 pub use error::{Error, Result};

@@ -14,6 +14,8 @@
 
 mod common;
 
+use common::{categorical_truth, gaussian_truth};
+
 use std::collections::BTreeMap;
 
 use emkit::hmm::{
@@ -23,51 +25,11 @@ use emkit::hmm::{
 use emkit::{CovarianceType, Covariances, GaussianMixture, Matrix};
 use serde_json::{json, Value};
 
-/// A 3-state, 2-D Gaussian HMM with sticky states.
-fn gaussian_truth() -> GaussianHmm {
-    let emission = GaussianEmission::new(
-        vec![0.0, 0.0, 3.0, 1.0, -2.0, 4.0],
-        2,
-        Covariances::Full(vec![
-            1.0, 0.3, 0.3, 0.5, 0.6, 0.0, 0.0, 0.6, 1.5, -0.4, -0.4, 0.8,
-        ]),
-    )
-    .unwrap();
-    GaussianHmm::new(
-        vec![0.5, 0.3, 0.2],
-        vec![0.9, 0.05, 0.05, 0.1, 0.8, 0.1, 0.05, 0.15, 0.8],
-        emission,
-    )
-    .unwrap()
-}
-
-fn categorical_truth() -> CategoricalHmm {
-    let emission = CategoricalEmission::new(
-        vec![
-            0.7, 0.2, 0.05, 0.05, 0.1, 0.1, 0.4, 0.4, 0.25, 0.25, 0.25, 0.25,
-        ],
-        4,
-    )
-    .unwrap();
-    CategoricalHmm::new(
-        vec![0.6, 0.2, 0.2],
-        vec![0.8, 0.1, 0.1, 0.2, 0.7, 0.1, 0.3, 0.3, 0.4],
-        emission,
-    )
-    .unwrap()
-}
-
 const LENGTHS: [usize; 4] = [150, 40, 1, 60];
 
 /// Sequences drawn from `truth`, one seed per sequence.
 fn draw<E: Emission>(truth: &Hmm<E>, seed: u64) -> (Matrix, Vec<usize>) {
-    let d = truth.n_features();
-    let mut values = Vec::new();
-    for (i, &l) in LENGTHS.iter().enumerate() {
-        values.extend_from_slice(truth.sample(l, seed + i as u64).unwrap().0.values());
-    }
-    let n = values.len() / d;
-    (Matrix::new(values, n, d).unwrap(), LENGTHS.to_vec())
+    common::draw(truth, &LENGTHS, seed)
 }
 
 /// Everything a fit returns that a prior could change, by name.

@@ -2,57 +2,11 @@
 
 mod common;
 
-use common::test_seed;
+use common::{categorical_truth, draw, gaussian_truth, test_seed};
 use emkit::hmm::{
-    CategoricalEmission, CategoricalHmm, Emission, GaussianEmission, GaussianHmm, GmmEmission,
-    GmmHmm, Hmm, HmmFit, Learn, Sequences,
+    CategoricalHmm, Emission, GaussianHmm, GmmEmission, GmmHmm, HmmFit, Learn, Sequences,
 };
-use emkit::{CovarianceType, Covariances, DataRef, Error, GaussianMixture, Matrix};
-
-/// A 3-state, 2-D Gaussian HMM with sticky states.
-fn gaussian_truth() -> GaussianHmm {
-    let emission = GaussianEmission::new(
-        vec![0.0, 0.0, 3.0, 1.0, -2.0, 4.0],
-        2,
-        Covariances::Full(vec![
-            1.0, 0.3, 0.3, 0.5, 0.6, 0.0, 0.0, 0.6, 1.5, -0.4, -0.4, 0.8,
-        ]),
-    )
-    .unwrap();
-    GaussianHmm::new(
-        vec![0.5, 0.3, 0.2],
-        vec![0.9, 0.05, 0.05, 0.1, 0.8, 0.1, 0.05, 0.15, 0.8],
-        emission,
-    )
-    .unwrap()
-}
-
-fn categorical_truth() -> CategoricalHmm {
-    let emission = CategoricalEmission::new(
-        vec![
-            0.7, 0.2, 0.05, 0.05, 0.1, 0.1, 0.4, 0.4, 0.25, 0.25, 0.25, 0.25,
-        ],
-        4,
-    )
-    .unwrap();
-    CategoricalHmm::new(
-        vec![0.6, 0.2, 0.2],
-        vec![0.8, 0.1, 0.1, 0.2, 0.7, 0.1, 0.3, 0.3, 0.4],
-        emission,
-    )
-    .unwrap()
-}
-
-/// Several sequences of different lengths drawn from `truth`.
-fn draw<E: Emission>(truth: &Hmm<E>, lengths: &[usize], seed: u64) -> (Matrix, Vec<usize>) {
-    let d = truth.n_features();
-    let mut values = Vec::new();
-    for (i, &l) in lengths.iter().enumerate() {
-        values.extend_from_slice(truth.sample(l, seed + i as u64).unwrap().0.values());
-    }
-    let n = values.len() / d;
-    (Matrix::new(values, n, d).unwrap(), lengths.to_vec())
-}
+use emkit::{CovarianceType, Covariances, DataRef, Error, GaussianMixture};
 
 const LENGTHS: [usize; 5] = [300, 17, 1, 120, 64];
 

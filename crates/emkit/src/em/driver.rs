@@ -156,6 +156,9 @@ pub struct FitReport {
     pub best_init: usize,
     /// Number of observations fitted.
     pub n_samples: usize,
+    /// Their total weight (`n_samples` unless weighted): the sample size of
+    /// the information criteria, and what the mean log-likelihood divides by.
+    pub total_weight: f64,
 }
 
 impl FitReport {
@@ -337,6 +340,7 @@ where
                 restarts: reports,
                 best_init,
                 n_samples: data.n_samples(),
+                total_weight: data.total_weight(),
             },
         )),
         None => Err(first_error.expect("n_init >= 1 and no restart succeeded")),
@@ -355,7 +359,7 @@ where
     M: EmModel<D>,
     Mon: Monitor + ?Sized,
 {
-    let n = data.n_samples() as f64;
+    let n = data.total_weight();
     let mut workspace = Vec::new();
     // Reserved up front so that iterations do not allocate (bounded: a huge
     // max_iter must not reserve huge memory).

@@ -22,22 +22,25 @@ pub struct Fit<M> {
 
 impl<M: Parameters> Fit<M> {
     /// Total log-likelihood of the training data under [`Fit::model`] (its
-    /// score on the training data times the number of observations).
+    /// score on the training data times the number of observations; with
+    /// weights, the weighted sum of the observations' log-likelihoods).
     pub fn log_likelihood(&self) -> f64 {
         self.report.best().log_likelihood
     }
 
-    /// Mean log-likelihood per observation of the training data.
+    /// Mean log-likelihood per observation of the training data (per unit
+    /// of weight when weighted).
     pub fn mean_log_likelihood(&self) -> f64 {
         self.report.best().mean_log_likelihood
     }
 
-    /// BIC on the training data: `−2 ln L + p ln n` (lower is better).
+    /// BIC on the training data: `−2 ln L + p ln n` (lower is better), `n`
+    /// the total weight of the observations (their number unless weighted).
     pub fn bic(&self) -> f64 {
         criteria::bic(
             self.log_likelihood(),
             self.model.n_parameters(),
-            self.report.n_samples as f64,
+            self.report.total_weight,
         )
     }
 

@@ -72,7 +72,7 @@ pub(crate) use driver::{n_tasks, report_bytes};
 pub use fit::{Fit, Parameters};
 pub use monitor::{Monitor, NoMonitor};
 
-use crate::data::{DataRef, RowBlocks};
+use crate::data::{RowBlock, RowBlocks};
 use crate::error::Result;
 
 /// Expected sufficient statistics: values that merge associatively.
@@ -89,8 +89,14 @@ pub trait EmData: Sync {
     type Block<'a>
     where
         Self: 'a;
-    /// Number of observations: the mean log-likelihood divides by it.
+    /// Number of observations.
     fn n_samples(&self) -> usize;
+    /// The observations' total weight, which the mean log-likelihood divides
+    /// by and the information criteria count as the sample size: the number
+    /// of observations unless they are weighted.
+    fn total_weight(&self) -> f64 {
+        self.n_samples() as f64
+    }
     /// Number of blocks.
     fn n_blocks(&self) -> usize;
     /// Block `i`, for `i < n_blocks()`.
@@ -99,7 +105,7 @@ pub trait EmData: Sync {
 
 impl EmData for RowBlocks<'_> {
     type Block<'b>
-        = (usize, DataRef<'b>)
+        = RowBlock<'b>
     where
         Self: 'b;
 
@@ -107,11 +113,15 @@ impl EmData for RowBlocks<'_> {
         self.data.n_rows()
     }
 
+    fn total_weight(&self) -> f64 {
+        self.total
+    }
+
     fn n_blocks(&self) -> usize {
         RowBlocks::n_blocks(self)
     }
 
-    fn block(&self, i: usize) -> (usize, DataRef<'_>) {
+    fn block(&self, i: usize) -> RowBlock<'_> {
         RowBlocks::block(self, i)
     }
 }

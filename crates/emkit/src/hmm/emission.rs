@@ -317,9 +317,13 @@ impl Emission for GaussianEmission {
         let (n, k) = (obs.n_rows(), self.n_states());
         for (start, end) in row_blocks(n, block_rows(obs.n_cols())) {
             let post = &posteriors[start * k..end * k];
-            accumulate_given(self.path, &mut stats.0, obs.rows(start, end), |r, j| {
-                post[r * k + j]
-            });
+            accumulate_given(
+                self.path,
+                &mut stats.0,
+                obs.rows(start, end),
+                None,
+                |r, j| post[r * k + j],
+            );
         }
     }
 
@@ -790,7 +794,7 @@ impl Emission for GmmEmission {
                     }
                 }
                 let w = &stats.weights;
-                accumulate_given(self.path, s, rows, |r, c| w[r * mix + c]);
+                accumulate_given(self.path, s, rows, None, |r, c| w[r * mix + c]);
             }
         }
     }

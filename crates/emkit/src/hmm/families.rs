@@ -10,7 +10,7 @@ use super::emission::{
 };
 use super::priors::PriorArray;
 use super::HmmBuilder;
-use crate::data::DataRef;
+use crate::data::{DataRef, Weighted};
 use crate::dist::gaussian::{CovarianceCentre, CovarianceType, Covariances, DataCovariance};
 use crate::error::{Error, Result};
 use crate::init::kmeans;
@@ -28,7 +28,9 @@ pub trait Initialise<E: Emission> {
     /// `data`, for memory estimates; call after `check_for_init`.
     fn emission_values(&self, data: DataRef<'_>) -> u128;
     /// The first emission parameters of one restart.
-    fn initial_emission(&self, data: DataRef<'_>, rng: &mut Pcg64) -> Result<E>;
+    /// With `weights` (one per row: its sequence's weight), a row of weight
+    /// `w` counts as `w` copies of it.
+    fn initial_emission(&self, data: Weighted<'_>, rng: &mut Pcg64) -> Result<E>;
     /// The emission's prior settings checked against the fit's shapes and
     /// lowered for the M-step; call after `check_for_init`.
     fn emission_prior(&self, data: DataRef<'_>) -> Result<E::Prior>;
@@ -130,10 +132,15 @@ impl Initialise<GaussianEmission> for HmmBuilder<GaussianEmission> {
     /// k-means centres as the means (k-means++ seeded by the restart's seed),
     /// and the whole data's covariance plus `reg_covar` for every state
     /// (hmmlearn's initialisation).
-    fn initial_emission(&self, data: DataRef<'_>, rng: &mut Pcg64) -> Result<GaussianEmission> {
+    fn initial_emission(
+        &self,
+        weighted: Weighted<'_>,
+        rng: &mut Pcg64,
+    ) -> Result<GaussianEmission> {
+        let data = weighted.data();
         let (d, k) = (data.n_cols(), self.n_states);
-        let centres = kmeans(data, k, KMEANS_MAX_ITER, rng).centres;
-        let cov = DataCovariance::new(data, self.family.reg_covar)?
+        let centres = kmeans(data, weighted.weights(), k, KMEANS_MAX_ITER, rng).centres;
+        let cov = DataCovariance::weighted(weighted, self.family.reg_covar)?
             .matrix()
             .to_vec();
         let diag: Vec<f64> = (0..d).map(|a| cov[a * d + a]).collect();
@@ -281,27 +288,31 @@ impl Initialise<GmmEmission> for HmmBuilder<GmmEmission> {
     /// state's mixture is then a short mixture fit (10 EM iterations, k-means
     /// started) on its cluster, or on all observations when the cluster has
     /// fewer rows than components (hmmlearn's GMMHMM also nests k-means).
-    fn initial_emission(&self, data: DataRef<'_>, rng: &mut Pcg64) -> Result<GmmEmission> {
+    fn initial_emission(&self, weighted: Weighted<'_>, rng: &mut Pcg64) -> Result<GmmEmission> {
+        let data = weighted.data();
         let (d, k) = (data.n_cols(), self.n_states);
-        let labels = kmeans(data, k, KMEANS_MAX_ITER, rng).labels;
+        let labels = kmeans(data, weighted.weights(), k, KMEANS_MAX_ITER, rng).labels;
         let mut states = Vec::with_capacity(k);
         for j in 0..k {
-            let rows: Vec<f64> = (0..data.n_rows())
-                .filter(|&i| labels[i] == j)
-                .flat_map(|i| data.row(i).to_vec())
+            // The cluster's rows of positive weight.
+            let members: Vec<usize> = (0..data.n_rows())
+                .filter(|&i| labels[i] == j && weighted.weight(i) > 0.0)
                 .collect();
-            let cluster = DataRef::new(&rows, rows.len() / d, d);
-            let fit_on = match cluster {
-                Ok(c) if c.n_rows() >= self.family.n_mix => c,
-                _ => data,
-            };
-            let mixture = crate::GaussianMixture::builder(self.family.n_mix)
+            let rows: Vec<f64> = members.iter().flat_map(|&i| data.row(i).to_vec()).collect();
+            let row_weights: Vec<f64> = members.iter().map(|&i| weighted.weight(i)).collect();
+            let builder = crate::GaussianMixture::builder(self.family.n_mix)
                 .covariance(self.family.gaussian.covariance)
                 .reg_covar(self.family.gaussian.reg_covar)
                 .max_iter(10)
-                .seed(rng.random())
-                .fit(fit_on)?
-                .model;
+                .seed(rng.random());
+            let mixture = match DataRef::new(&rows, members.len(), d) {
+                Ok(c) if c.n_rows() >= self.family.n_mix => match weighted.weights() {
+                    None => builder.fit(c)?,
+                    Some(_) => builder.fit(Weighted::new(c, &row_weights)?)?,
+                },
+                _ => builder.fit(weighted)?,
+            }
+            .model;
             states.push(mixture);
         }
         GmmEmission::new(states)
@@ -369,7 +380,12 @@ impl Initialise<CategoricalEmission> for HmmBuilder<CategoricalEmission> {
     }
 
     /// Uniform random emission probabilities, normalised (hmmlearn's).
-    fn initial_emission(&self, data: DataRef<'_>, rng: &mut Pcg64) -> Result<CategoricalEmission> {
+    fn initial_emission(
+        &self,
+        weighted: Weighted<'_>,
+        rng: &mut Pcg64,
+    ) -> Result<CategoricalEmission> {
+        let data = weighted.data();
         let m = match self.family.n_symbols {
             Some(m) => m,
             None => check_symbols(data, None)?,

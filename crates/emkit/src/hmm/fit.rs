@@ -9,7 +9,7 @@ use super::forward_backward::forward_backward;
 use super::priors::{ChainPrior, PriorArray, PriorSettings};
 use super::scaled::ScaledWork;
 use super::{check_distributions, CategoricalHmm, GaussianHmm, GmmHmm, Hmm, Learn, Sequences};
-use crate::data::DataRef;
+use crate::data::{DataRef, Weighted};
 use crate::dist::categorical::map_row;
 use crate::em::{self, EmConfig, EmData, EmModel, MaximizeOutcome, Monitor};
 use crate::em::{NoMonitor, SufficientStats};
@@ -17,8 +17,9 @@ use crate::error::{Error, Result};
 use crate::memory::{bytes_of, product, sum};
 
 impl EmData for Sequences<'_> {
+    /// A sequence and its weight.
     type Block<'b>
-        = DataRef<'b>
+        = (DataRef<'b>, f64)
     where
         Self: 'b;
 
@@ -26,12 +27,16 @@ impl EmData for Sequences<'_> {
         self.data().n_rows()
     }
 
+    fn total_weight(&self) -> f64 {
+        Sequences::total_weight(self)
+    }
+
     fn n_blocks(&self) -> usize {
         self.len()
     }
 
-    fn block(&self, i: usize) -> DataRef<'_> {
-        self.sequence(i).1
+    fn block(&self, i: usize) -> (DataRef<'_>, f64) {
+        (self.sequence(i).1, self.weight(i))
     }
 }
 
@@ -44,6 +49,8 @@ pub(crate) struct HmmStats<E: Emission> {
     transitions: Vec<f64>,
     emission: E::Stats,
     work: ScaledWork,
+    /// `K × K`: one weighted sequence's transition counts, before weighing.
+    xi: Vec<f64>,
 }
 
 impl<E: Emission> SufficientStats for HmmStats<E> {
@@ -79,6 +86,7 @@ impl<'s, E: Emission> EmModel<Sequences<'s>> for HmmEm<E> {
             transitions: vec![0.0; k * k],
             emission: self.hmm.emission.new_stats(),
             work: ScaledWork::default(),
+            xi: Vec::new(),
         }
     }
 
@@ -93,14 +101,31 @@ impl<'s, E: Emission> EmModel<Sequences<'s>> for HmmEm<E> {
         k * (3 * k + self.hmm.emission.work_per_sample())
     }
 
-    fn accumulate(&self, obs: DataRef<'_>, stats: &mut HmmStats<E>) -> f64 {
+    /// A sequence of weight `weight` adds its expected counts times that
+    /// weight (weight 1: exactly the unweighted sums; weight 0: nothing).
+    fn accumulate(&self, (obs, weight): (DataRef<'_>, f64), stats: &mut HmmStats<E>) -> f64 {
+        if weight == 0.0 {
+            return 0.0;
+        }
         let hmm = &self.hmm;
         let (t, k) = (obs.n_rows(), hmm.n_states());
         let w = &mut stats.work;
         w.prepare(t, k);
         hmm.emission
             .scaled_probabilities(obs, &mut stats.emission, &mut w.b, &mut w.log_scale);
-        let ll = match w.forward_backward(&hmm.start, &hmm.transitions, t, &mut stats.transitions) {
+        // Unweighted, the transition counts go straight into the sums;
+        // weighted, into `xi` first, to be weighed.
+        let weighted = weight != 1.0;
+        if weighted {
+            stats.xi.clear();
+            stats.xi.resize(k * k, 0.0);
+        }
+        let xi = if weighted {
+            &mut stats.xi
+        } else {
+            &mut stats.transitions
+        };
+        let ll = match w.forward_backward(&hmm.start, &hmm.transitions, t, xi) {
             Some(ll) => ll,
             None => {
                 // Scaling could not represent this sequence: log space.
@@ -112,7 +137,7 @@ impl<'s, E: Emission> EmModel<Sequences<'s>> for HmmEm<E> {
                     return p.log_likelihood;
                 }
                 w.gamma.copy_from_slice(&p.state);
-                for (a, b) in stats.transitions.iter_mut().zip(&p.transitions) {
+                for (a, b) in xi.iter_mut().zip(&p.transitions) {
                     *a += b;
                 }
                 // Where only the backward pass failed, `score` (forward only)
@@ -120,11 +145,17 @@ impl<'s, E: Emission> EmModel<Sequences<'s>> for HmmEm<E> {
                 w.last_forward.unwrap_or(p.log_likelihood)
             }
         };
+        if weighted {
+            for (a, b) in stats.transitions.iter_mut().zip(&stats.xi) {
+                *a += weight * b;
+            }
+            w.gamma.iter_mut().for_each(|g| *g *= weight);
+        }
         for (s, g) in stats.start.iter_mut().zip(&w.gamma[..k]) {
             *s += g;
         }
         hmm.emission.accumulate(obs, &w.gamma, &mut stats.emission);
-        ll
+        weight * ll
     }
 
     /// Expected counts normalised (hmmlearn's `max(α − 1 + n, 0)` with a
@@ -326,6 +357,16 @@ where
         monitor: &mut M,
     ) -> Result<HmmFit<E>> {
         let (chain, prior) = self.validate(seqs)?;
+        // A sequence's weight on each of its rows, for the initialisation.
+        let row_weights: Option<Vec<f64>> = seqs.weights().map(|w| {
+            (0..seqs.len())
+                .flat_map(|i| std::iter::repeat_n(w[i], seqs.sequence(i).1.n_rows()))
+                .collect()
+        });
+        let rows = match &row_weights {
+            None => Weighted::from(seqs.data()),
+            Some(w) => Weighted::new(seqs.data(), w)?,
+        };
         let mut config = self.em;
         if self.start.is_some() && self.transitions.is_some() && self.emission.is_some() {
             // Every restart would start at the same point.
@@ -347,7 +388,7 @@ where
                 };
                 let emission = match &self.emission {
                     Some(e) => e.clone(),
-                    None => self.initial_emission(seqs.data(), &mut rng)?,
+                    None => self.initial_emission(rows, &mut rng)?,
                 };
                 let mut hmm = Hmm::from_parts(start, transitions, emission);
                 hmm.learned = self.learn;

@@ -197,6 +197,8 @@ pub struct Sequences<'a> {
     data: DataRef<'a>,
     /// `n_sequences + 1` row offsets.
     offsets: Vec<usize>,
+    /// One weight per sequence for a fit (`None`: every sequence weighs 1).
+    weights: Option<Vec<f64>>,
 }
 
 impl<'a> Sequences<'a> {
@@ -232,7 +234,43 @@ impl<'a> Sequences<'a> {
                 ),
             });
         }
-        Ok(Sequences { data, offsets })
+        Ok(Sequences {
+            data,
+            offsets,
+            weights: None,
+        })
+    }
+
+    /// These sequences with one weight each, for a fit: a sequence of weight
+    /// 2 counts as that sequence given twice, one of weight 0 as left out,
+    /// and scaling every weight by one constant changes no fitted parameter.
+    /// Scores and decodings do not use the weights. Fails on a wrong count,
+    /// a negative, NaN or infinite weight, or weights that are all zero.
+    pub fn with_weights(mut self, weights: &[f64]) -> Result<Self> {
+        crate::data::check_weights(weights, self.len(), "sequence")?;
+        self.weights = Some(weights.to_vec());
+        Ok(self)
+    }
+
+    /// The weight of each sequence, if given.
+    pub fn weights(&self) -> Option<&[f64]> {
+        self.weights.as_deref()
+    }
+
+    /// The weight of sequence `i` (1 without weights).
+    pub fn weight(&self, i: usize) -> f64 {
+        self.weights.as_ref().map_or(1.0, |w| w[i])
+    }
+
+    /// Σ over sequences of weight × length: the observations a weighted fit
+    /// stands for (`n_samples` without weights).
+    pub fn total_weight(&self) -> f64 {
+        match &self.weights {
+            None => self.n_samples() as f64,
+            Some(w) => (0..self.len())
+                .map(|i| w[i] * (self.offsets[i + 1] - self.offsets[i]) as f64)
+                .sum(),
+        }
     }
 
     /// All of `data` as one sequence.
@@ -240,6 +278,7 @@ impl<'a> Sequences<'a> {
         Sequences {
             data,
             offsets: vec![0, data.n_rows()],
+            weights: None,
         }
     }
 

@@ -5,7 +5,7 @@ use rand_pcg::Pcg64;
 
 use super::em::MixtureEm;
 use super::GaussianMixture;
-use crate::data::{DataRef, RowBlocks};
+use crate::data::{RowBlocks, Weighted};
 use crate::dist::gaussian::{
     accumulate_given, block_rows, factor_scratch, maximize_into, ComponentStats, CovarianceType,
     Covariances, Path, BLOCK_ROWS,
@@ -208,17 +208,21 @@ impl GaussianMixtureBuilder {
         )
     }
 
-    /// Fits on `data` (rows are samples).
-    pub fn fit(&self, data: DataRef<'_>) -> Result<MixtureFit> {
+    /// Fits on `data` (rows are samples): a [`DataRef`](crate::DataRef), or [`Weighted`]
+    /// rows (scikit-learn's `sample_weight`: an integer weight counts as
+    /// that many copies of the row, and every initialisation, the E-step and
+    /// the M-step weigh the rows; the scores of the returned model do not).
+    pub fn fit<'a>(&self, data: impl Into<Weighted<'a>>) -> Result<MixtureFit> {
         self.fit_with_monitor(data, &mut NoMonitor)
     }
 
     /// Fits on `data`, reporting each restart and iteration to `monitor`.
-    pub fn fit_with_monitor<M: Monitor + ?Sized>(
+    pub fn fit_with_monitor<'a, M: Monitor + ?Sized>(
         &self,
-        data: DataRef<'_>,
+        data: impl Into<Weighted<'a>>,
         monitor: &mut M,
     ) -> Result<MixtureFit> {
+        let data = data.into();
         self.validate(data)?;
         self.run(data, monitor)
     }
@@ -229,19 +233,20 @@ impl GaussianMixtureBuilder {
     /// on one data set runs per cell, so that the data are scanned once.
     pub(crate) fn fit_prechecked<M: Monitor + ?Sized>(
         &self,
-        data: DataRef<'_>,
+        data: Weighted<'_>,
         monitor: &mut M,
     ) -> Result<MixtureFit> {
         self.validate_against(data)?;
         self.run(data, monitor)
     }
 
-    fn run<M: Monitor + ?Sized>(&self, data: DataRef<'_>, monitor: &mut M) -> Result<MixtureFit> {
+    fn run<M: Monitor + ?Sized>(&self, data: Weighted<'_>, monitor: &mut M) -> Result<MixtureFit> {
         let mut config = self.em;
-        if self.init_model.is_some() || self.parts.complete(data.n_cols()).is_some() {
+        let d = data.data().n_cols();
+        if self.init_model.is_some() || self.parts.complete(d).is_some() {
             config.n_init = 1;
         }
-        let blocks = RowBlocks::new(data, block_rows(data.n_cols()));
+        let blocks = RowBlocks::new(data, block_rows(d));
         let (fitted, report) = em::fit(
             &blocks,
             &config,
@@ -256,7 +261,8 @@ impl GaussianMixtureBuilder {
 
     /// The parameters restart 0 of a fit on `data` would start from, before any
     /// EM iteration (scikit-learn's `max_iter=0` returns these).
-    pub fn start(&self, data: DataRef<'_>) -> Result<GaussianMixture> {
+    pub fn start<'a>(&self, data: impl Into<Weighted<'a>>) -> Result<GaussianMixture> {
+        let data = data.into();
         self.validate(data)?;
         let seed = em::restart_seed(self.em.seed, 0);
         Ok(self.initial_model(data, seed)?.model)
@@ -297,19 +303,23 @@ impl GaussianMixtureBuilder {
         Ok(())
     }
 
-    fn validate(&self, data: DataRef<'_>) -> Result<()> {
+    fn validate(&self, data: Weighted<'_>) -> Result<()> {
         self.validate_settings()?;
-        data.check_not_empty()?;
-        data.check_fittable()?;
+        data.data().check_not_empty()?;
+        data.data().check_fittable()?;
         self.validate_against(data)
     }
 
-    /// The checks of the settings against the shape of `data`: enough rows,
-    /// memory, the starting parts and model.
-    fn validate_against(&self, data: DataRef<'_>) -> Result<()> {
-        if self.n_components > data.n_rows() {
+    /// The checks of the settings against the shape of `data`: enough rows
+    /// (of positive weight), memory, the starting parts and model.
+    fn validate_against(&self, weighted: Weighted<'_>) -> Result<()> {
+        let data = weighted.data();
+        let rows = weighted
+            .weights()
+            .map_or(data.n_rows(), |w| w.iter().filter(|&&w| w > 0.0).count());
+        if self.n_components > rows {
             return Err(Error::TooFewSamples {
-                n_samples: data.n_rows(),
+                n_samples: rows,
                 n_components: self.n_components,
             });
         }
@@ -362,7 +372,8 @@ impl GaussianMixtureBuilder {
     }
 
     /// The first parameters of one restart.
-    fn initial_model(&self, data: DataRef<'_>, seed: u64) -> Result<MixtureEm> {
+    fn initial_model(&self, weighted: Weighted<'_>, seed: u64) -> Result<MixtureEm> {
+        let (data, weights) = (weighted.data(), weighted.weights());
         let reg_covar = self.reg_covar;
         if let Some(m) = &self.init_model {
             return Ok(MixtureEm::new(m.clone(), reg_covar));
@@ -374,21 +385,24 @@ impl GaussianMixtureBuilder {
         let mut rng = Pcg64::seed_from_u64(seed);
         let stats = match self.init {
             Init::KMeans => {
-                let r = kmeans(data, k, KMEANS_MAX_ITER, &mut rng);
-                self.stats_from_labels(data, &r.labels, r.centres)
+                let r = kmeans(data, weights, k, KMEANS_MAX_ITER, &mut rng);
+                self.stats_from_labels(weighted, &r.labels, r.centres)
             }
             Init::KMeansPlusPlus => {
-                let centres = kmeans_plus_plus(data, k, &mut rng);
+                let centres = kmeans_plus_plus(data, weights, k, &mut rng);
                 let (labels, _) = nearest_centres(data, &centres);
-                self.stats_from_labels(data, &labels, centres)
+                self.stats_from_labels(weighted, &labels, centres)
             }
             Init::RandomFromData => {
-                let picks = sample_indices(&mut rng, data.n_rows(), k);
-                let centres: Vec<f64> = picks.iter().flat_map(|i| data.row(i).to_vec()).collect();
+                let picks = match weights {
+                    None => sample_indices(&mut rng, data.n_rows(), k).into_vec(),
+                    Some(w) => weighted_picks(w, k, &mut rng),
+                };
+                let centres: Vec<f64> = picks.iter().flat_map(|&i| data.row(i).to_vec()).collect();
                 let (labels, _) = nearest_centres(data, &centres);
-                self.stats_from_labels(data, &labels, centres)
+                self.stats_from_labels(weighted, &labels, centres)
             }
-            Init::Random => self.stats_from_random(data, &mut rng),
+            Init::Random => self.stats_from_random(weighted, &mut rng),
         };
         let d = data.n_cols();
         let mut model = GaussianMixture::blank(self.covariance, k, d);
@@ -410,16 +424,18 @@ impl GaussianMixtureBuilder {
     /// Statistics of hard assignments, shifted by the assigned centres.
     fn stats_from_labels(
         &self,
-        data: DataRef<'_>,
+        weighted: Weighted<'_>,
         labels: &[usize],
         centres: Vec<f64>,
     ) -> ComponentStats {
         let path = Path::detect();
+        let data = weighted.data();
         let mut stats = ComponentStats::new(self.covariance, centres, data.n_cols());
         for start in (0..data.n_rows()).step_by(BLOCK_ROWS) {
             let end = (start + BLOCK_ROWS).min(data.n_rows());
             let block = &labels[start..end];
-            accumulate_given(path, &mut stats, data.rows(start, end), |r, j| {
+            let weights = weighted.weights().map(|w| &w[start..end]);
+            accumulate_given(path, &mut stats, data.rows(start, end), weights, |r, j| {
                 f64::from(u8::from(block[r] == j))
             });
         }
@@ -427,8 +443,9 @@ impl GaussianMixtureBuilder {
     }
 
     /// Statistics of uniform random responsibilities, shifted by the first row.
-    fn stats_from_random(&self, data: DataRef<'_>, rng: &mut Pcg64) -> ComponentStats {
+    fn stats_from_random(&self, weighted: Weighted<'_>, rng: &mut Pcg64) -> ComponentStats {
         let path = Path::detect();
+        let data = weighted.data();
         let k = self.n_components;
         let shifts: Vec<f64> = (0..k).flat_map(|_| data.row(0).to_vec()).collect();
         let mut stats = ComponentStats::new(self.covariance, shifts, data.n_cols());
@@ -442,12 +459,40 @@ impl GaussianMixtureBuilder {
                 let sum: f64 = resp[row_start..].iter().sum();
                 resp[row_start..].iter_mut().for_each(|v| *v /= sum);
             }
-            accumulate_given(path, &mut stats, data.rows(start, end), |r, j| {
+            let weights = weighted.weights().map(|w| &w[start..end]);
+            accumulate_given(path, &mut stats, data.rows(start, end), weights, |r, j| {
                 resp[r * k + j]
             });
         }
         stats
     }
+}
+
+/// `k` distinct rows drawn one after another with probability proportional to
+/// their weight among the rows not yet drawn (rows of weight 0 never are);
+/// at least `k` weights are positive.
+fn weighted_picks(weights: &[f64], k: usize, rng: &mut Pcg64) -> Vec<usize> {
+    let mut left: Vec<f64> = weights.to_vec();
+    let mut picks = Vec::with_capacity(k);
+    for _ in 0..k {
+        let total: f64 = left.iter().sum();
+        let target = rng.random::<f64>() * total;
+        let mut acc = 0.0;
+        let mut pick = None;
+        for (i, &w) in left.iter().enumerate() {
+            if w > 0.0 {
+                pick = Some(i);
+                acc += w;
+                if acc > target {
+                    break;
+                }
+            }
+        }
+        let i = pick.expect("k rows of positive weight");
+        picks.push(i);
+        left[i] = 0.0;
+    }
+    picks
 }
 
 /// Identity covariances of type `kind` for `k` components in `d` dimensions.
@@ -467,6 +512,7 @@ fn identity_covariances(kind: CovarianceType, k: usize, d: usize) -> Covariances
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::DataRef;
 
     fn cloud() -> Vec<f64> {
         // Three loose groups in two dimensions, deterministic.
@@ -487,12 +533,12 @@ mod tests {
         let data = DataRef::new(&x, 90, 2).unwrap();
         for kind in CovarianceType::ALL {
             let plain = GaussianMixture::builder(3).covariance(kind);
-            let base = plain.initial_model(data, 11).unwrap().model;
+            let base = plain.initial_model(data.into(), 11).unwrap().model;
             let means = vec![0.5, 0.5, 3.0, 1.0, 9.0, 0.0];
             let with = plain
                 .clone()
                 .means_init(means.clone())
-                .initial_model(data, 11)
+                .initial_model(data.into(), 11)
                 .unwrap()
                 .model;
             assert_eq!(with.means(), &means[..], "{kind}");
@@ -503,7 +549,7 @@ mod tests {
             let with = plain
                 .clone()
                 .weights_init(weights.clone())
-                .initial_model(data, 11)
+                .initial_model(data.into(), 11)
                 .unwrap()
                 .model;
             assert_eq!(with.weights(), &weights[..], "{kind}");

@@ -1,7 +1,7 @@
 //! The mixture's side of EM: the Gaussian components' block kernel and
 //! statistics (in [`crate::dist::gaussian`]) plus the mixing weights.
 
-use crate::data::{DataRef, RowBlocks};
+use crate::data::{RowBlock, RowBlocks};
 use crate::dist::gaussian::{e_step_block, factor_scratch, maximize_into, ComponentStats, Path};
 use crate::em::{EmModel, MaximizeOutcome, SufficientStats};
 use crate::error::Result;
@@ -53,8 +53,20 @@ impl<'a> EmModel<RowBlocks<'a>> for MixtureEm {
         stats.reset(self.model.means());
     }
 
-    fn accumulate(&self, (start, rows): (usize, DataRef<'_>), stats: &mut ComponentStats) -> f64 {
-        e_step_block(self.path, self.model.components(), start, rows, stats)
+    fn accumulate(&self, block: RowBlock<'_>, stats: &mut ComponentStats) -> f64 {
+        let RowBlock {
+            start,
+            rows,
+            weights,
+        } = block;
+        e_step_block(
+            self.path,
+            self.model.components(),
+            start,
+            rows,
+            weights,
+            stats,
+        )
     }
 
     fn maximize(&mut self, stats: &ComponentStats) -> Result<MaximizeOutcome> {
@@ -74,6 +86,7 @@ impl<'a> EmModel<RowBlocks<'a>> for MixtureEm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::DataRef;
     use crate::dist::gaussian::{block_rows, CovarianceType, Covariances};
     use crate::em::EmModel;
 
@@ -103,7 +116,12 @@ mod tests {
                 let rows = block_rows(all.n_cols());
                 for b in (start..end).step_by(rows) {
                     let e = (b + rows).min(end);
-                    ll += em.accumulate((b, all.rows(b, e)), &mut s);
+                    let block = RowBlock {
+                        start: b,
+                        rows: all.rows(b, e),
+                        weights: None,
+                    };
+                    ll += em.accumulate(block, &mut s);
                 }
                 (s, ll)
             };
@@ -146,7 +164,12 @@ mod tests {
         .unwrap();
         let mut em = MixtureEm::new(start, 1e-6);
         let mut stats = em.empty_stats();
-        em.accumulate((0, all), &mut stats);
+        let block = RowBlock {
+            start: 0,
+            rows: all,
+            weights: None,
+        };
+        em.accumulate(block, &mut stats);
         let worst_row = stats.worst.row(0).unwrap().to_vec();
         let outcome = em.maximize(&stats).unwrap();
         assert_eq!(outcome.reseeded, vec![2]);

@@ -16,7 +16,7 @@ use rand::SeedableRng;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
-use crate::data::{DataRef, Matrix};
+use crate::data::{DataRef, Matrix, Weighted};
 use crate::dist::gaussian::{
     block_rows, posterior_block, CovarianceType, Covariances, GaussianComponents, Path, Scratch,
 };
@@ -271,12 +271,22 @@ impl GaussianMixture {
     /// Entropy of the responsibilities on `data`, `−Σᵢ Σⱼ rᵢⱼ ln rᵢⱼ` (natural
     /// log; `0 ln 0 = 0`): 0 when every row belongs wholly to one component, up
     /// to `n ln k` when every row is split evenly. ICL adds twice this to BIC
-    /// ([`crate::em::criteria::icl`]).
-    pub fn responsibility_entropy(&self, data: DataRef<'_>) -> Result<f64> {
-        let per_row = self.map_rows(data, 1, |resp, _, out| {
+    /// ([`crate::em::criteria::icl`]). With [`Weighted`] rows each row's
+    /// entropy counts its weight times.
+    pub fn responsibility_entropy<'a>(&self, data: impl Into<Weighted<'a>>) -> Result<f64> {
+        let data = data.into();
+        let per_row = self.map_rows(data.data(), 1, |resp, _, out| {
             out[0] = resp.filter(|&r| r > 0.0).map(|r| -r * r.ln()).sum();
         })?;
-        Ok(per_row.iter().sum())
+        Ok(match data.weights() {
+            None => per_row.iter().sum(),
+            Some(w) => per_row
+                .iter()
+                .zip(w)
+                .filter(|(_, &w)| w > 0.0)
+                .map(|(e, w)| e * w)
+                .sum(),
+        })
     }
 
     /// Bayesian information criterion on `data` (lower is better):

@@ -6,9 +6,8 @@ use rayon::prelude::*;
 
 use super::collapse::{min_relative_variance, DEGENERATE_RELATIVE_VARIANCE};
 use super::Criterion;
-use crate::data::DataRef;
-use crate::dist::gaussian::CovarianceType;
-use crate::dist::gaussian::DataCovariance;
+use crate::data::{DataRef, Weighted};
+use crate::dist::gaussian::{CovarianceType, DataCovariance};
 use crate::error::{Error, Result};
 use crate::memory::{bytes_of, product};
 use crate::mixture::{GaussianMixtureBuilder, MixtureFit};
@@ -166,8 +165,8 @@ impl Selection {
 /// assert!(fit.icl >= fit.bic);
 /// # Ok::<(), emkit::Error>(())
 /// ```
-pub fn select(
-    data: DataRef<'_>,
+pub fn select<'a>(
+    data: impl Into<Weighted<'a>>,
     config: &SelectConfig,
     fit: &GaussianMixtureBuilder,
 ) -> Result<Selection> {
@@ -176,8 +175,8 @@ pub fn select(
 
 /// [`select`], calling `on_cell` as each cell finishes (from worker threads, in
 /// any order).
-pub fn select_with_progress<F>(
-    data: DataRef<'_>,
+pub fn select_with_progress<'a, F>(
+    data: impl Into<Weighted<'a>>,
     config: &SelectConfig,
     fit: &GaussianMixtureBuilder,
     on_cell: F,
@@ -185,6 +184,8 @@ pub fn select_with_progress<F>(
 where
     F: Fn(&GridCell) + Sync,
 {
+    let weighted = data.into();
+    let data = weighted.data();
     let (lo, hi) = (*config.n_components.start(), *config.n_components.end());
     if lo == 0 || lo > hi {
         return Err(Error::InvalidConfig {
@@ -218,7 +219,7 @@ where
     check_grid_memory(data, config, fit)?;
     // The one scan of the data (emptiness, finite values, magnitudes): the
     // cells below fit without checking it again.
-    let yardstick = DataCovariance::new(data, fit.reg_covar_value())?;
+    let yardstick = DataCovariance::weighted(weighted, fit.reg_covar_value())?;
     let grid: Vec<(usize, CovarianceType)> = config
         .n_components
         .clone()
@@ -227,7 +228,7 @@ where
     let cells: Vec<GridCell> = grid
         .par_iter()
         .map(|&(k, covariance_type)| {
-            let outcome = fit_cell(data, fit, &yardstick, k, covariance_type);
+            let outcome = fit_cell(weighted, fit, &yardstick, k, covariance_type);
             let cell = GridCell {
                 n_components: k,
                 covariance_type,
@@ -295,7 +296,7 @@ fn check_grid_memory(
 }
 
 fn fit_cell(
-    data: DataRef<'_>,
+    data: Weighted<'_>,
     settings: &GaussianMixtureBuilder,
     yardstick: &DataCovariance,
     k: usize,
@@ -304,10 +305,7 @@ fn fit_cell(
     let fit = settings
         .for_cell(k, covariance_type)
         .fit_prechecked(data, &mut crate::em::NoMonitor)?;
-    let n = fit.report.n_samples;
-    let p = fit.model.n_parameters();
-    let bic = super::bic(fit.log_likelihood(), p, n as f64);
-    let aic = super::aic(fit.log_likelihood(), p);
+    let (bic, aic) = (fit.bic(), fit.aic());
     let entropy = fit.model.responsibility_entropy(data)?;
     let min_relative_variance = min_relative_variance(yardstick, &fit.model)?;
     Ok(CellFit {

@@ -46,3 +46,52 @@ pub fn reference(name: &str) -> serde_json::Value {
         .join(name);
     serde_json::from_str(&std::fs::read_to_string(path).expect("reference file")).expect("json")
 }
+
+/// A 3-state, 2-D Gaussian HMM with sticky states.
+pub fn gaussian_truth() -> emkit::hmm::GaussianHmm {
+    let emission = emkit::hmm::GaussianEmission::new(
+        vec![0.0, 0.0, 3.0, 1.0, -2.0, 4.0],
+        2,
+        emkit::Covariances::Full(vec![
+            1.0, 0.3, 0.3, 0.5, 0.6, 0.0, 0.0, 0.6, 1.5, -0.4, -0.4, 0.8,
+        ]),
+    )
+    .unwrap();
+    emkit::hmm::GaussianHmm::new(
+        vec![0.5, 0.3, 0.2],
+        vec![0.9, 0.05, 0.05, 0.1, 0.8, 0.1, 0.05, 0.15, 0.8],
+        emission,
+    )
+    .unwrap()
+}
+
+pub fn categorical_truth() -> emkit::hmm::CategoricalHmm {
+    let emission = emkit::hmm::CategoricalEmission::new(
+        vec![
+            0.7, 0.2, 0.05, 0.05, 0.1, 0.1, 0.4, 0.4, 0.25, 0.25, 0.25, 0.25,
+        ],
+        4,
+    )
+    .unwrap();
+    emkit::hmm::CategoricalHmm::new(
+        vec![0.6, 0.2, 0.2],
+        vec![0.8, 0.1, 0.1, 0.2, 0.7, 0.1, 0.3, 0.3, 0.4],
+        emission,
+    )
+    .unwrap()
+}
+
+/// Several sequences of different lengths drawn from `truth`.
+pub fn draw<E: emkit::hmm::Emission>(
+    truth: &emkit::hmm::Hmm<E>,
+    lengths: &[usize],
+    seed: u64,
+) -> (emkit::Matrix, Vec<usize>) {
+    let d = truth.n_features();
+    let mut values = Vec::new();
+    for (i, &l) in lengths.iter().enumerate() {
+        values.extend_from_slice(truth.sample(l, seed + i as u64).unwrap().0.values());
+    }
+    let n = values.len() / d;
+    (emkit::Matrix::new(values, n, d).unwrap(), lengths.to_vec())
+}

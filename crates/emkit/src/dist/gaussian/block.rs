@@ -53,6 +53,8 @@ pub(crate) struct Scratch {
     inv: LaneBuf,
     /// `k × nch` lanes: log-densities, then responsibilities.
     pub resp: LaneBuf,
+    /// `nch` lanes: the rows' weights (a weighted E-step).
+    weights: LaneBuf,
     /// Per row: `ln p(x)`.
     pub lse: Vec<f64>,
     /// `2d` values for the log-densities.
@@ -75,6 +77,7 @@ impl Scratch {
             sum: LaneBuf::zeros(nch),
             inv: LaneBuf::zeros(nch),
             resp: LaneBuf::zeros(k * nch),
+            weights: LaneBuf::zeros(nch),
             lse: vec![0.0; BLOCK_ROWS],
             work: vec![0.0; 2 * d],
             packed: LaneBuf::default(),
@@ -181,11 +184,14 @@ dispatch! {
 
 dispatch! {
     /// One E-step block: adds its statistics into `stats` and returns its total
-    /// log-likelihood (rows summed in order).
+    /// log-likelihood (rows summed in order). With `weights`, each row's
+    /// responsibilities and log-likelihood count `weights[r]` times, and a
+    /// row of weight 0 counts not at all.
     pub(crate) fn e_step_block(
         model: &GaussianComponents,
         start: usize,
         rows: DataRef<'_>,
+        weights: Option<&[f64]>,
         stats: &mut ComponentStats,
     ) -> f64 => e_step_impl
 }
@@ -345,9 +351,19 @@ fn e_step_impl<S: Simd>(
     model: &GaussianComponents,
     start: usize,
     rows: DataRef<'_>,
+    weights: Option<&[f64]>,
     stats: &mut ComponentStats,
 ) -> f64 {
-    by_dimension!(model.n_features(), e_step_d, v, model, start, rows, stats)
+    by_dimension!(
+        model.n_features(),
+        e_step_d,
+        v,
+        model,
+        start,
+        rows,
+        weights,
+        stats
+    )
 }
 
 #[inline(always)]
@@ -454,42 +470,92 @@ fn e_step_d<S: Simd, const D: usize>(
     model: &GaussianComponents,
     start: usize,
     rows: DataRef<'_>,
+    weights: Option<&[f64]>,
     stats: &mut ComponentStats,
 ) -> f64 {
     let d = if D == 0 { model.n_features() } else { D };
     let nch = posterior_d::<S, D>(v, model, rows, &mut stats.scratch);
+    let n = rows.n_rows();
     let mut ll = 0.0;
-    for r in 0..rows.n_rows() {
-        let lse = stats.scratch.lse[r];
-        ll += lse;
-        if lse <= stats.worst.threshold() {
-            stats.worst.offer(lse, start + r, rows.row(r));
+    match weights {
+        None => {
+            for r in 0..n {
+                let lse = stats.scratch.lse[r];
+                ll += lse;
+                if lse <= stats.worst.threshold() {
+                    stats.worst.offer(lse, start + r, rows.row(r));
+                }
+            }
+            stats.weight += n as f64;
+            stats.rows += n;
+        }
+        Some(w) => {
+            // A row of weight 0 is left out: it adds nothing (not even
+            // 0 · −∞) and is never a re-seeding point.
+            for r in (0..n).filter(|&r| w[r] > 0.0) {
+                let lse = stats.scratch.lse[r];
+                ll += w[r] * lse;
+                if lse <= stats.worst.threshold() {
+                    stats.worst.offer(lse, start + r, rows.row(r));
+                }
+                stats.weight += w[r];
+                stats.rows += 1;
+            }
+            weigh_responsibilities(v, &mut stats.scratch, w, nch, model.n_components());
         }
     }
     accumulate_impl(v, stats, rows, nch, d);
     ll
 }
 
-/// Adds a block with given responsibilities (`resp(row, component)`) into
-/// `stats`, about `stats.shifts` (used by initialisations).
+/// Multiplies each row's responsibilities (`k × nch` lanes) by its weight.
+#[inline(always)]
+fn weigh_responsibilities<S: Simd>(v: S, s: &mut Scratch, w: &[f64], nch: usize, k: usize) {
+    let lanes = &mut s.weights[..nch];
+    for (ch, lane) in lanes.iter_mut().enumerate() {
+        for (l, x) in lane.iter_mut().enumerate() {
+            *x = w.get(ch * LANES + l).copied().unwrap_or(0.0);
+        }
+    }
+    for j in 0..k {
+        for (r, wl) in s.resp[j * nch..(j + 1) * nch].iter_mut().zip(lanes.iter()) {
+            v.store(r, v.mul(v.load(r), v.load(wl)));
+        }
+    }
+}
+
+/// Adds a block with given responsibilities (`resp(row, component)`, times
+/// the row's weight when `weights` are given) into `stats`, about
+/// `stats.shifts` (used by initialisations and HMM emissions).
 pub(crate) fn accumulate_given(
     path: Path,
     stats: &mut ComponentStats,
     rows: DataRef<'_>,
+    weights: Option<&[f64]>,
     resp: impl FnMut(usize, usize) -> f64,
 ) {
-    let (k, d) = (stats.counts.len(), stats.d);
+    let (k, d, n) = (stats.counts.len(), stats.d, rows.n_rows());
     let s = &mut stats.scratch;
     let nch = transpose(rows, d, &mut s.xt);
     let mut resp = resp;
+    let weight = |r: usize| weights.map_or(1.0, |w| w[r]);
     for j in 0..k {
         for ch in 0..nch {
             for l in 0..LANES {
                 let r = ch * LANES + l;
-                s.resp[j * nch + ch][l] = if r < rows.n_rows() { resp(r, j) } else { 0.0 };
+                s.resp[j * nch + ch][l] = if r < n {
+                    match weights {
+                        None => resp(r, j),
+                        Some(w) => resp(r, j) * w[r],
+                    }
+                } else {
+                    0.0
+                };
             }
         }
     }
+    stats.weight += (0..n).map(weight).sum::<f64>();
+    stats.rows += (0..n).filter(|&r| weight(r) > 0.0).count();
     accumulate_transposed(path, stats, rows, nch);
 }
 
@@ -589,7 +655,7 @@ mod tests {
                 let model = fitted.components();
                 let run = |path: Path| {
                     let mut stats = ComponentStats::new(kind, model.means().to_vec(), d);
-                    let ll = e_step_block(path, model, 0, rows, &mut stats);
+                    let ll = e_step_block(path, model, 0, rows, None, &mut stats);
                     let mut s = Scratch::new(4, d);
                     posterior_block(path, model, rows, &mut s);
                     (ll, stats, s.lse[..n].to_vec())
@@ -673,9 +739,13 @@ mod tests {
                         let mut stats = ComponentStats::new(kind, shifts.clone(), d);
                         for start in (0..n).step_by(BLOCK_ROWS) {
                             let end = (start + BLOCK_ROWS).min(n);
-                            accumulate_given(path, &mut stats, data.rows(start, end), |r, j| {
-                                resp[(start + r) * k + j]
-                            });
+                            accumulate_given(
+                                path,
+                                &mut stats,
+                                data.rows(start, end),
+                                None,
+                                |r, j| resp[(start + r) * k + j],
+                            );
                         }
                         // Sums of n ≈ 1 060 products of values of size |x − c| ≤ 1.5 (z is
                         // the mean of the shifts, so |x − z| stays that small too): the

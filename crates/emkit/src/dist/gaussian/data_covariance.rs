@@ -1,7 +1,7 @@
 //! The data's own covariance: the yardstick of the collapse test and the
 //! starting covariance of Gaussian HMM states.
 
-use crate::data::DataRef;
+use crate::data::{DataRef, Weighted};
 use crate::error::Result;
 
 /// The whole data's covariance `cov(X) + reg_covar·I` (population covariance,
@@ -16,31 +16,54 @@ impl DataCovariance {
     /// `cov(X) + reg_covar·I` of `data` (centred two-pass sums, so a large
     /// offset costs no precision).
     pub fn new(data: DataRef<'_>, reg_covar: f64) -> Result<Self> {
+        Self::weighted(data.into(), reg_covar)
+    }
+
+    /// [`new`](Self::new) of weighted rows: the weighted mean and covariance
+    /// (a row of weight `w` counts as `w` copies of it).
+    pub fn weighted(weighted: Weighted<'_>, reg_covar: f64) -> Result<Self> {
+        let data = weighted.data();
         data.check_not_empty()?;
         data.check_fittable()?;
         let (n, d) = (data.n_rows(), data.n_cols());
+        let weights = weighted.weights();
+        let total = match weights {
+            None => n as f64,
+            Some(_) => weighted.total(),
+        };
         let mut mean = vec![0.0; d];
         for i in 0..n {
+            let w = weighted.weight(i);
             for (m, x) in mean.iter_mut().zip(data.row(i)) {
-                *m += x;
+                match weights {
+                    None => *m += x,
+                    Some(_) => *m += w * x,
+                }
             }
         }
-        mean.iter_mut().for_each(|m| *m /= n as f64);
+        mean.iter_mut().for_each(|m| *m /= total);
         let mut matrix = vec![0.0; d * d];
         let mut centred = vec![0.0; d];
         for i in 0..n {
+            let w = weighted.weight(i);
+            if w == 0.0 {
+                continue;
+            }
             for ((c, x), m) in centred.iter_mut().zip(data.row(i)).zip(&mean) {
                 *c = x - m;
             }
             for a in 0..d {
                 for b in 0..=a {
-                    matrix[a * d + b] += centred[a] * centred[b];
+                    match weights {
+                        None => matrix[a * d + b] += centred[a] * centred[b],
+                        Some(_) => matrix[a * d + b] += w * centred[a] * centred[b],
+                    }
                 }
             }
         }
         for a in 0..d {
             for b in 0..=a {
-                let v = matrix[a * d + b] / n as f64;
+                let v = matrix[a * d + b] / total;
                 matrix[a * d + b] = v;
                 matrix[b * d + a] = v;
             }

@@ -113,6 +113,11 @@ pub(crate) struct ComponentStats {
     pub first: Vec<f64>,
     /// Second moments about the shifts, laid out as the covariances.
     pub second: Vec<f64>,
+    /// Σ w over the rows seen (their number when unweighted), and how many
+    /// of them had a positive weight: a re-seeded component gets the weight
+    /// of an average row, `weight / rows`.
+    pub weight: f64,
+    pub rows: usize,
     pub worst: WorstRows,
     pub scratch: Scratch,
 }
@@ -127,6 +132,8 @@ impl PartialEq for ComponentStats {
             &self.counts,
             &self.first,
             &self.second,
+            self.weight,
+            self.rows,
             &self.worst,
         ) == (
             other.kind,
@@ -135,6 +142,8 @@ impl PartialEq for ComponentStats {
             &other.counts,
             &other.first,
             &other.second,
+            other.weight,
+            other.rows,
             &other.worst,
         )
     }
@@ -149,6 +158,8 @@ impl ComponentStats {
             counts: vec![0.0; k],
             first: vec![0.0; k * d],
             second: vec![0.0; kind.covariance_len(k, d)],
+            weight: 0.0,
+            rows: 0,
             worst: WorstRows::new(k, d),
             scratch: Scratch::for_statistics(kind, k, d),
             shifts,
@@ -161,6 +172,8 @@ impl ComponentStats {
         self.counts.fill(0.0);
         self.first.fill(0.0);
         self.second.fill(0.0);
+        self.weight = 0.0;
+        self.rows = 0;
         self.worst.clear();
     }
 
@@ -178,6 +191,8 @@ impl ComponentStats {
         add(&mut self.counts, &other.counts);
         add(&mut self.first, &other.first);
         add(&mut self.second, &other.second);
+        self.weight += other.weight;
+        self.rows += other.rows;
         self.worst.merge(&other.worst);
     }
 }
@@ -319,8 +334,9 @@ pub(crate) fn update_components(
 /// `reg_covar`, gets as mean the worst-fit row of the E-step (the lowest
 /// log-density; the next-worst for the next such component), as covariance the
 /// count-weighted average of the healthy components' covariances, and the
-/// weight of one sample. With a tied covariance only the mean is re-seeded; a
-/// tied covariance that is not positive definite is an error.
+/// weight of one sample (with sample weights, of one average row of positive
+/// weight). With a tied covariance only the mean is re-seeded; a tied
+/// covariance that is not positive definite is an error.
 pub(crate) fn maximize_into(
     stats: &ComponentStats,
     reg_covar: f64,
@@ -366,11 +382,18 @@ pub(crate) fn maximize_into(
             *c = pseudo_count(a, n) + 10.0 * f64::EPSILON;
         }
     }
+    // The weight of one average row: 1 without weights (n / n, exactly), and
+    // unchanged relative to the rest when every weight is scaled.
+    let one_row = if stats.rows > 0 {
+        stats.weight / stats.rows as f64
+    } else {
+        1.0
+    };
     for (i, &j) in bad.iter().enumerate() {
         if let Some(x) = stats.worst.row(i) {
             components.means[j * d..(j + 1) * d].copy_from_slice(x);
         }
-        counts[j] = 1.0;
+        counts[j] = one_row;
     }
     let sum: f64 = counts.iter().sum();
     for (w, lw) in counts.iter_mut().zip(components.log_weights.iter_mut()) {
