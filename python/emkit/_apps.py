@@ -4,6 +4,7 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.utils import check_array
+from sklearn.utils.validation import _check_sample_weight
 
 from . import _emkit
 from ._common import check_finite, seed_from
@@ -56,13 +57,15 @@ def select(
     n_init=1,
     init_params="kmeans",
     random_state=None,
+    sample_weight=None,
 ):
     """Fits a Gaussian mixture for every number of components in
     ``n_components`` (consecutive integers, e.g. a ``range``) and every
     covariance type, and picks the lowest ``criterion`` ('bic', 'aic' or
     'icl'). Cells whose fit collapsed a component are marked degenerate and
     are not picked unless ``allow_degenerate``. The fit options are
-    GaussianMixture's. Returns a :class:`Selection`.
+    GaussianMixture's, ``sample_weight`` too (BIC's n is then the total
+    weight). Returns a :class:`Selection`.
     """
     ks = sorted(int(k) for k in n_components)
     if not ks or ks != list(range(ks[0], ks[-1] + 1)):
@@ -73,6 +76,10 @@ def select(
         raise ValueError(f"init_params must be one of {sorted(_INIT)}, got {init_params!r}")
     X = check_array(X, dtype=np.float64, order="C", ensure_all_finite=False)
     check_finite(X, "X")
+    if sample_weight is not None:
+        sample_weight = np.ascontiguousarray(
+            _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        )
     cells, best = _emkit.select_grid(
         X,
         ks[0],
@@ -86,6 +93,7 @@ def select(
         int(n_init),
         _INIT[init_params],
         seed_from(random_state),
+        sample_weight=sample_weight,
     )
     table, best_model = [], None
     for i, cell in enumerate(cells):

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from . import _emkit
 from ._common import as_data, read_only, seed_from, write_atomic
@@ -129,23 +129,34 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     # ----------------------------------------------------------------- fitting
 
-    def fit(self, X, y=None):
-        """Fits the model (``n_init`` restarts, the best kept) and returns self."""
-        self._fit(X)
+    def fit(self, X, y=None, sample_weight=None):
+        """Fits the model (``n_init`` restarts, the best kept) and returns self.
+
+        ``sample_weight`` (emkit's addition; scikit-learn's GaussianMixture
+        has none): one non-negative weight per row. An integer weight counts
+        as that many copies of the row and a zero weight as the row left out,
+        in the initialisation, every E-step and M-step, and the log-likelihood
+        (``lower_bound_`` is per unit of weight); ``bic``/``aic`` and the
+        scores of new data are unweighted."""
+        self._fit(X, sample_weight)
         return self
 
-    def fit_predict(self, X, y=None):
+    def fit_predict(self, X, y=None, sample_weight=None):
         """Fits the model and returns the label of each row of X (those of
         ``fit(X).predict(X)``: the returned model's last E-step)."""
-        model, X = self._fit(X)
+        model, X = self._fit(X, sample_weight)
         return model.predict(X)
 
-    def _fit(self, X):
+    def _fit(self, X, sample_weight=None):
         """Fits and returns the library's model and X as it was fitted
         (``fit`` computes no labels: n of them would be a second copy of a
         large input's size)."""
         self._validate_params()
         X = as_data(self, X, reset=True, ensure_min_samples=2)
+        if sample_weight is not None:
+            sample_weight = np.ascontiguousarray(
+                _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+            )
         n, d = X.shape
         if n < self.n_components:
             raise ValueError(
@@ -174,6 +185,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             **inits,
             init_model=init_model,
             callback=progress,
+            sample_weight=sample_weight,
         )
         self._adopt(model, report, X)
         if not self.converged_ and self.max_iter > 0:

@@ -33,6 +33,22 @@ fn sequences<'a>(
     }
 }
 
+/// `f` of the sequences of `x` (one `T × K` value per observation and state,
+/// as posteriors), run without the GIL, flat for numpy.
+fn per_state<'py, F>(
+    py: Python<'py>,
+    x: &PyReadonlyArray2<'py, f64>,
+    lengths: Option<&[usize]>,
+    f: F,
+) -> PyResult<Bound<'py, PyArray1<f64>>>
+where
+    F: FnOnce(&Sequences<'_>) -> emkit::Result<emkit::Matrix> + Send,
+{
+    let seqs = sequences(x, lengths)?;
+    let p = detached(py, || f(&seqs))?;
+    Ok(PyArray1::from_vec(py, p.into_values()))
+}
+
 fn flat<'py>(py: Python<'py>, v: &[f64]) -> Bound<'py, PyArray1<f64>> {
     PyArray1::from_slice(py, v)
 }
@@ -297,9 +313,9 @@ impl Hmm {
         x: PyReadonlyArray2<'py, f64>,
         lengths: Option<Vec<usize>>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let seqs = sequences(&x, lengths.as_deref())?;
-        let p = detached(py, || self.inner.predict_proba(&seqs))?;
-        Ok(PyArray1::from_vec(py, p.into_values()))
+        per_state(py, &x, lengths.as_deref(), |seqs| {
+            self.inner.predict_proba(seqs)
+        })
     }
 
     /// Causal filtering `P(state_t | x_1..x_t)`, flat `n × K`.
@@ -310,9 +326,7 @@ impl Hmm {
         x: PyReadonlyArray2<'py, f64>,
         lengths: Option<Vec<usize>>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let seqs = sequences(&x, lengths.as_deref())?;
-        let p = detached(py, || self.inner.filter(&seqs))?;
-        Ok(PyArray1::from_vec(py, p.into_values()))
+        per_state(py, &x, lengths.as_deref(), |seqs| self.inner.filter(seqs))
     }
 
     /// One sequence of `n` draws: flat `n × d` values and the states.

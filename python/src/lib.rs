@@ -480,7 +480,7 @@ pub(crate) fn covariances_of(kind: CovarianceType, values: Vec<f64>) -> Covarian
 #[pyfunction]
 #[pyo3(signature = (x, n_components, covariance_type, tol, reg_covar, max_iter, n_init, init,
     seed, weights_init=None, means_init=None, covariances_init=None, init_model=None,
-    callback=None))]
+    callback=None, sample_weight=None))]
 #[allow(clippy::too_many_arguments)]
 fn fit_mixture<'py>(
     py: Python<'py>,
@@ -498,6 +498,7 @@ fn fit_mixture<'py>(
     covariances_init: Option<PyReadonlyArray1<'py, f64>>,
     init_model: Option<PyRef<'py, Mixture>>,
     callback: Option<Py<PyAny>>,
+    sample_weight: Option<PyReadonlyArray1<'py, f64>>,
 ) -> PyResult<(Mixture, Option<Bound<'py, PyDict>>)> {
     let kind = self::covariance_type(covariance_type)?;
     let mut builder = mixture_builder(
@@ -522,7 +523,7 @@ fn fit_mixture<'py>(
     if let Some(m) = init_model {
         builder = builder.init_model(m.inner.clone());
     }
-    let data = view(&x)?;
+    let data = weighted(view(&x)?, sample_weight.as_ref())?;
     if max_iter == 0 {
         let start = detached(py, || builder.start(data))?;
         return Ok((Mixture { inner: start }, None));
@@ -557,6 +558,18 @@ fn first_non_finite(
     }))
 }
 
+/// `data` with `sample_weight` (one per row, read in place), checked by the
+/// library (ValueError naming the bad weight).
+fn weighted<'a>(
+    data: emkit::DataRef<'a>,
+    sample_weight: Option<&'a PyReadonlyArray1<'_, f64>>,
+) -> PyResult<emkit::Weighted<'a>> {
+    match sample_weight {
+        None => Ok(data.into()),
+        Some(w) => emkit::Weighted::new(data, w.as_slice()?).map_err(to_py),
+    }
+}
+
 /// A mixture builder from the settings every mixture fit shares.
 #[allow(clippy::too_many_arguments)]
 fn mixture_builder(
@@ -584,7 +597,7 @@ fn mixture_builder(
 /// index of the pick or None.
 #[pyfunction]
 #[pyo3(signature = (x, k_min, k_max, covariance_types, criterion, allow_degenerate, tol,
-    reg_covar, max_iter, n_init, init, seed))]
+    reg_covar, max_iter, n_init, init, seed, sample_weight=None))]
 #[allow(clippy::too_many_arguments)]
 fn select_grid<'py>(
     py: Python<'py>,
@@ -600,6 +613,7 @@ fn select_grid<'py>(
     n_init: usize,
     init: &str,
     seed: u64,
+    sample_weight: Option<PyReadonlyArray1<'py, f64>>,
 ) -> PyResult<(Bound<'py, PyList>, Option<usize>)> {
     let types = covariance_types
         .iter()
@@ -612,7 +626,7 @@ fn select_grid<'py>(
         allow_degenerate,
     };
     let builder = mixture_builder(1, "full", tol, reg_covar, max_iter, n_init, init, seed)?;
-    let data = view(&x)?;
+    let data = weighted(view(&x)?, sample_weight.as_ref())?;
     let selection = detached(py, || emkit::select::select(data, &config, &builder))?;
     let cells = PyList::empty(py);
     for cell in selection.cells {

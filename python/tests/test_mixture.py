@@ -39,10 +39,16 @@ def test_checks_end_as_they_do_for_scikit_learns_own_class():
             return {r["check_name"]: r["status"] for r in check_estimator(est, on_fail=None, on_skip=None)}
 
     ours, theirs = outcome(emkit.GaussianMixture()), outcome(sklearn.mixture.GaussianMixture())
-    # Same checks, same outcomes: every check scikit-learn's class passes, ours
-    # passes; what it skips (the array-API check without SCIPY_ARRAY_API), ours skips.
-    assert ours == theirs
+    # Every check scikit-learn's class runs, ours runs with the same outcome:
+    # what it passes, ours passes; what it skips (the array-API check without
+    # SCIPY_ARRAY_API), ours skips. Ours also takes sample_weight, so the
+    # sample-weight checks run too, and pass.
+    assert {k: ours[k] for k in theirs} == theirs
+    extra = {k: v for k, v in ours.items() if k not in theirs}
+    assert set(extra) >= {"check_sample_weight_equivalence_on_dense_data", "check_all_zero_sample_weights_error"}
+    assert all(name.startswith(("check_sample_weight", "check_all_zero_sample_weights")) for name in extra)
     assert all(s in ("passed", "skipped") for s in ours.values())
+    assert all(s == "passed" for s in extra.values())
 
 
 # ------------------------------------------------------------------ references
@@ -289,3 +295,48 @@ def test_data_frames_give_feature_names():
     gm = emkit.GaussianMixture(3, random_state=0).fit(df)
     assert list(gm.feature_names_in_) == names
     np.testing.assert_array_equal(gm.predict(df), emkit.GaussianMixture(3, random_state=0).fit(X).predict(X))
+
+
+# --------------------------------------------------------------- sample weights
+
+
+@pytest.mark.parametrize("kind", ["full", "tied", "diag", "spherical"])
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_integer_sample_weights_equal_repeated_rows(kind):
+    X = read_csv("iris.csv")[1]
+    counts = np.arange(len(X)) * 7 % 4
+    start = emkit.GaussianMixture(3, covariance_type=kind, max_iter=2, random_state=0).fit(X.repeat(counts, axis=0))
+    inits = dict(
+        weights_init=start.weights_,
+        means_init=start.means_,
+        precisions_init=start.precisions_,
+    )
+    fit = lambda: emkit.GaussianMixture(3, covariance_type=kind, tol=1e-10, max_iter=200, **inits)
+    weighted = fit().fit(X, sample_weight=counts)
+    repeated = fit().fit(X.repeat(counts, axis=0))
+    # The same sums in other orders: ~1e-15 per sum, and EM contracts.
+    assert weighted.n_iter_ == repeated.n_iter_
+    for attr in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(weighted, attr), getattr(repeated, attr), rtol=1e-10, atol=1e-12)
+    assert weighted.lower_bound_ == pytest.approx(repeated.lower_bound_, rel=1e-12)
+    np.testing.assert_array_equal(weighted.predict(X), repeated.predict(X))
+
+
+def test_sample_weights_are_checked_the_scikit_learn_way():
+    X = read_csv("iris.csv")[1]
+    gm = emkit.GaussianMixture(2)
+    for bad, match in [
+        (np.ones(len(X) + 1), "sample_weight.shape"),
+        (-np.ones(len(X)), "[Nn]egative"),
+        (np.zeros(len(X)), "zero"),
+        (np.full(len(X), np.nan), "NaN"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            gm.fit(X, sample_weight=bad)
+
+
+def test_select_takes_sample_weights():
+    X = read_csv("iris.csv")[1]
+    counts = np.arange(len(X)) % 3
+    a = emkit.select(X, range(2, 4), ("full",), sample_weight=counts, random_state=0)
+    assert len(a.table) == 2 and a.best_ is not None
