@@ -78,20 +78,26 @@ pub fn kmeans_plus_plus<R: Rng>(
         for _ in 0..trials {
             let cand = if total > 0.0 {
                 // Inverse-CDF draw proportional to the (weighted) squared distance.
-                let target = rng.random::<f64>() * total;
-                let mut acc = 0.0;
-                let mut pick = n - 1;
-                for (i, &c) in closest.iter().enumerate() {
-                    acc += match weights {
-                        None => c,
-                        Some(w) => c * w[i],
-                    };
-                    if acc > target {
-                        pick = i;
-                        break;
+                match weights {
+                    None => {
+                        let target = rng.random::<f64>() * total;
+                        let mut acc = 0.0;
+                        let mut pick = n - 1;
+                        for (i, &c) in closest.iter().enumerate() {
+                            acc += c;
+                            if acc > target {
+                                pick = i;
+                                break;
+                            }
+                        }
+                        pick
+                    }
+                    // Never a row of weight 0, even when rounding leaves the
+                    // target above the last partial sum.
+                    Some(w) => {
+                        draw_proportional(closest.iter().zip(w).map(|(c, w)| c * w), total, rng)
                     }
                 }
-                pick
             } else {
                 // Every row coincides with a centre: any row will do (of
                 // positive weight).
