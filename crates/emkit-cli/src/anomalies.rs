@@ -10,11 +10,11 @@ use serde_json::json;
 
 use crate::common::{
     check_paths, csv_line, display_name, fit_error, fmt_f64, input_error, parse_positive,
-    print_line, read_data_for_model, read_model, weighted, write_atomic, write_output, FitOptions,
-    WeightArgs,
+    print_line, read_data_for_model, read_model, write_atomic, write_output, FitOptions,
 };
 use crate::fit::stop_name;
 use crate::progress::{FitProgress, Verbosity};
+use crate::weights::{weighted, WeightArgs};
 
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("source").required(true).args(["k", "model"])))]
@@ -129,9 +129,7 @@ pub fn run(args: AnomaliesArgs) -> Result<()> {
             args.options.em.validate()?;
             let (table, weights) = args
                 .weights
-                .read(&args.data, args.columns.as_deref(), |t| {
-                    Ok((t.data.n_rows(), "row"))
-                })?;
+                .read_rows(&args.data, args.columns.as_deref())?;
             let builder = args.options.builder(k)?;
             let mut progress = FitProgress::new(verbosity);
             let rows = weighted(table.data.view(), weights.as_deref())?;

@@ -10,11 +10,12 @@ use emkit::{MixtureFit, RestartReport, StopReason};
 use serde_json::{json, Value};
 
 use crate::common::{
-    check_paths, display_name, fit_error, parse_positive, print_line, weighted, write_atomic,
-    write_trace, FitOptions, WeightArgs,
+    check_paths, display_name, fit_error, parse_positive, print_line, write_atomic, write_trace,
+    FitOptions,
 };
 use crate::plot::{self, check_plot_path};
 use crate::progress::{FitProgress, Verbosity};
+use crate::weights::{weighted, WeightArgs};
 
 #[derive(Args, Debug)]
 pub struct FitArgs {
@@ -91,9 +92,7 @@ pub fn run(args: FitArgs) -> Result<()> {
     let name = display_name(&args.data);
     let (table, weights) = args
         .weights
-        .read(&args.data, args.columns.as_deref(), |t| {
-            Ok((t.data.n_rows(), "row"))
-        })?;
+        .read_rows(&args.data, args.columns.as_deref())?;
     let data = weighted(table.data.view(), weights.as_deref())?;
     let builder = args.options.builder(args.k)?;
     let verbosity = Verbosity::from_flags(args.verbose, args.quiet);

@@ -17,10 +17,11 @@ use serde_json::{json, Value};
 use crate::common::{
     check_paths, check_tol_and_reg_covar, csv_line, display_name, fit_error, fmt_f64, input_error,
     parse_covariance, parse_positive, print_line, read_data_for_features, write_atomic,
-    write_output, write_trace, WeightArgs,
+    write_output, write_trace,
 };
 use crate::fit::{stop_name, stop_text};
 use crate::progress::{FitProgress, Verbosity};
+use crate::weights::WeightArgs;
 
 #[derive(Args, Debug)]
 pub struct HmmArgs {

@@ -14,12 +14,11 @@ use emkit::select::{
 use emkit::CovarianceType;
 use serde_json::{json, Value};
 
-use crate::common::{
-    check_paths, display_name, fit_error, print_line, weighted, write_atomic, EmOptions, WeightArgs,
-};
+use crate::common::{check_paths, display_name, fit_error, print_line, write_atomic, EmOptions};
 use crate::fit::stop_name;
 use crate::plot::{self, check_plot_path};
 use crate::progress::{CountProgress, Verbosity};
+use crate::weights::{weighted, WeightArgs};
 
 #[derive(Args, Debug)]
 pub struct SelectArgs {
@@ -132,9 +131,7 @@ pub fn run(args: SelectArgs) -> Result<()> {
     let name = display_name(&args.data);
     let (table, weights) = args
         .weights
-        .read(&args.data, args.columns.as_deref(), |t| {
-            Ok((t.data.n_rows(), "row"))
-        })?;
+        .read_rows(&args.data, args.columns.as_deref())?;
     let data = weighted(table.data.view(), weights.as_deref())?;
     let config = SelectConfig {
         n_components: args.k.clone(),
