@@ -79,6 +79,7 @@ pub use em::{EmConfig, FitReport, Monitor, RestartReport, StopReason, TraceEntry
 pub use error::{Error, Result};
 pub use init::Init;
 pub use memory::MemoryLimit;
+pub use mixture::stream::{for_each_piece, SourceRows};
 pub use mixture::{GaussianMixture, GaussianMixtureBuilder, MixtureFit};
 
 /// Entry points for the benchmarks in `benches/`; not a stable API.

@@ -322,8 +322,11 @@ where
                     best = Some((model, restart));
                 }
             }
-            // An interruption ends the whole fit, not one restart.
-            Err(e @ Error::Interrupted { .. }) => return Err(e),
+            // An interruption, or data that can no longer be read, ends the
+            // whole fit, not one restart.
+            Err(e @ (Error::Interrupted { .. } | Error::Io(_) | Error::Npy { .. })) => {
+                return Err(e)
+            }
             Err(e) => {
                 report.stop = StopReason::Failed;
                 report.error = Some(e.to_string());
@@ -370,6 +373,7 @@ where
     };
     for iteration in 1..=config.max_iter {
         let (stats, ll) = e_step(&model, data, &mut workspace);
+        data.pass_finished()?;
         let mean = ll / n;
         if !mean.is_finite() {
             return Err(Error::NonFiniteLikelihood { iteration });
@@ -403,6 +407,7 @@ where
         previous = Some(mean);
     }
     let (_, ll) = e_step(&model, data, &mut workspace);
+    data.pass_finished()?;
     if !ll.is_finite() {
         return Err(Error::NonFiniteLikelihood {
             iteration: report.trace.len() + 1,

@@ -101,6 +101,12 @@ pub trait EmData: Sync {
     fn n_blocks(&self) -> usize;
     /// Block `i`, for `i < n_blocks()`.
     fn block(&self, i: usize) -> Self::Block<'_>;
+    /// Called after every pass over the blocks: data read from a file
+    /// reports here a read that failed during the pass (its blocks were
+    /// empty), which ends the fit.
+    fn pass_finished(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl EmData for RowBlocks<'_> {

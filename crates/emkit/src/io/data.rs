@@ -66,9 +66,14 @@ pub fn read_table_with(
     }
 }
 
-/// Keeps the columns named `x<j>` in `names`, in that order.
-fn select_npy_columns(table: Table, names: &[String]) -> Result<Table> {
-    let n_cols = table.data.n_cols();
+/// The 0-based columns named `x<j>` by `names` among `n_cols` columns of a
+/// `.npy` array, in the order given.
+///
+/// # Errors
+///
+/// [`Error::Npy`] for no name, a name that is not `x<j>` with `j < n_cols`,
+/// or a name given twice.
+pub fn npy_columns(names: &[String], n_cols: usize) -> Result<Vec<usize>> {
     if names.is_empty() {
         return Err(Error::Npy {
             problem: "no columns were selected; name at least one column (x0, x1, ...)".into(),
@@ -93,6 +98,13 @@ fn select_npy_columns(table: Table, names: &[String]) -> Result<Table> {
         }
         picked.push(j);
     }
+    Ok(picked)
+}
+
+/// Keeps the columns named `x<j>` in `names`, in that order.
+fn select_npy_columns(table: Table, names: &[String]) -> Result<Table> {
+    let n_cols = table.data.n_cols();
+    let picked = npy_columns(names, n_cols)?;
     if picked.iter().copied().eq(0..n_cols) {
         return Ok(table);
     }

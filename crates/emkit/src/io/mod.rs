@@ -1,15 +1,17 @@
-//! Reading data (CSV, `.npy`), sequence lengths, and reading/writing model files.
+//! Reading data (CSV, `.npy`, streamed sources), sequence lengths, and reading/writing model files.
 
 pub mod data;
 mod hmm_model;
 pub mod lengths;
 mod model;
 pub mod npy;
+pub mod source;
 pub mod table;
 
-pub use data::{read_table, read_table_with, Table};
+pub use data::{npy_columns, read_table, read_table_with, Table};
 pub use hmm_model::{HmmFile, HMM_FORMAT, HMM_VERSION};
 pub use lengths::read_lengths;
 pub use model::{MixtureFile, MIXTURE_FORMAT, MIXTURE_VERSION};
 pub use npy::read_npy;
-pub use table::{parse_delimiter, read_csv, read_csv_with, CsvOptions};
+pub use source::{Columns, NpySource, RowSource, Spill, SpillWriter};
+pub use table::{parse_delimiter, read_csv, read_csv_spilled, read_csv_with, CsvOptions};

@@ -44,6 +44,75 @@ const SUPPORTED: &str = "supported dtypes are float64, float32, int8/16/32/64 an
 /// number of dimensions is not supported, it has no rows or columns, it is shorter than its
 /// header says, or a float value is NaN or infinite; [`Error::Io`] when reading fails.
 pub fn read_npy<R: Read>(mut reader: R) -> Result<Table> {
+    let Layout {
+        dtype,
+        fortran_order,
+        n_rows,
+        n_cols,
+        ..
+    } = read_layout(&mut reader)?;
+    let item = dtype.size;
+    let n_values = n_rows * n_cols;
+    let mut values: Vec<f64> = Vec::with_capacity(n_values.min(MAX_RESERVE));
+    let mut buf = vec![0u8; CHUNK.min(n_values * item)];
+    while values.len() < n_values {
+        let want = ((n_values - values.len()) * item).min(buf.len());
+        let got = read_full(&mut reader, &mut buf[..want])?;
+        dtype.convert(&buf[..got - got % item], &mut values);
+        if got < want {
+            return Err(npy(format!(
+                "the file ends after {} of {n_values} values; the file is truncated: save it \
+                 again",
+                values.len()
+            )));
+        }
+    }
+
+    if fortran_order && n_rows > 1 && n_cols > 1 {
+        // values[j * n_rows + i] holds element (i, j).
+        let mut row_major = Vec::with_capacity(n_values);
+        for i in 0..n_rows {
+            row_major.extend(values[i..].iter().step_by(n_rows).take(n_cols));
+        }
+        values = row_major;
+    }
+
+    if dtype.kind == Kind::Float {
+        if let Some(at) = values.iter().position(|v| !v.is_finite()) {
+            return Err(npy(format!(
+                "row {}, column {} (0-based) is not finite ({}); missing values are not \
+                 supported yet: remove or impute them before saving",
+                at / n_cols,
+                at % n_cols,
+                values[at]
+            )));
+        }
+    }
+
+    let names = (0..n_cols).map(|j| format!("x{j}")).collect();
+    let data = Matrix::new(values, n_rows, n_cols)?;
+    Ok(Table { names, data })
+}
+
+/// Where a `.npy` file's values are and how they are laid out: what its
+/// header says, checked (a 1-D array is `n × 1`; no dimension is 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub dtype: Dtype,
+    pub fortran_order: bool,
+    pub n_rows: usize,
+    pub n_cols: usize,
+    /// Bytes before the first value: the magic, version, length and header.
+    pub data_offset: u64,
+}
+
+/// Reads a `.npy` file's prefix and header from `reader`, leaving it at the
+/// first value.
+///
+/// # Errors
+///
+/// As [`read_npy`], for everything up to the values.
+pub(crate) fn read_layout<R: Read>(mut reader: R) -> Result<Layout> {
     let mut prefix = [0u8; 8];
     let got = read_full(&mut reader, &mut prefix)?;
     if got < MAGIC.len() || prefix[..MAGIC.len()] != MAGIC[..] {
@@ -89,6 +158,7 @@ pub fn read_npy<R: Read>(mut reader: R) -> Result<Table> {
              accepts; the file is damaged or not a plain numeric array"
         )));
     }
+    let prefix_len = if major == 1 { 10 } else { 12 };
     let mut header = vec![0u8; header_len];
     read_exact_or(&mut reader, &mut header, "the file ends inside its header")?;
     let header = if major >= 3 {
@@ -145,45 +215,13 @@ pub fn read_npy<R: Read>(mut reader: R) -> Result<Table> {
         .filter(|&bytes| bytes <= isize::MAX as usize)
         .ok_or_else(too_large)?;
 
-    let mut values: Vec<f64> = Vec::with_capacity(n_values.min(MAX_RESERVE));
-    let mut buf = vec![0u8; CHUNK.min(n_values * item)];
-    while values.len() < n_values {
-        let want = ((n_values - values.len()) * item).min(buf.len());
-        let got = read_full(&mut reader, &mut buf[..want])?;
-        dtype.convert(&buf[..got - got % item], &mut values);
-        if got < want {
-            return Err(npy(format!(
-                "the file ends after {} of {n_values} values; the file is truncated: save it \
-                 again",
-                values.len()
-            )));
-        }
-    }
-
-    if header.fortran_order && n_rows > 1 && n_cols > 1 {
-        // values[j * n_rows + i] holds element (i, j).
-        let mut row_major = Vec::with_capacity(n_values);
-        for i in 0..n_rows {
-            row_major.extend(values[i..].iter().step_by(n_rows).take(n_cols));
-        }
-        values = row_major;
-    }
-
-    if dtype.kind == Kind::Float {
-        if let Some(at) = values.iter().position(|v| !v.is_finite()) {
-            return Err(npy(format!(
-                "row {}, column {} (0-based) is not finite ({}); missing values are not \
-                 supported yet: remove or impute them before saving",
-                at / n_cols,
-                at % n_cols,
-                values[at]
-            )));
-        }
-    }
-
-    let names = (0..n_cols).map(|j| format!("x{j}")).collect();
-    let data = Matrix::new(values, n_rows, n_cols)?;
-    Ok(Table { names, data })
+    Ok(Layout {
+        dtype,
+        fortran_order: header.fortran_order,
+        n_rows,
+        n_cols,
+        data_offset: (prefix_len + header_len) as u64,
+    })
 }
 
 /// The error for a structured (record) dtype: what it is and how to convert it.
@@ -195,7 +233,7 @@ fn structured() -> Error {
     )
 }
 
-fn npy(problem: impl Into<String>) -> Error {
+pub(crate) fn npy(problem: impl Into<String>) -> Error {
     Error::Npy {
         problem: problem.into(),
     }
@@ -228,7 +266,7 @@ fn read_exact_or<R: Read>(reader: &mut R, buf: &mut [u8], what: &str) -> Result<
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Float,
     Signed,
     Unsigned,
@@ -236,14 +274,21 @@ enum Kind {
 
 /// A supported element type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Dtype {
-    kind: Kind,
+pub(crate) struct Dtype {
+    pub kind: Kind,
     /// Bytes per element: 1, 2, 4 or 8.
-    size: usize,
+    pub size: usize,
     little_endian: bool,
 }
 
 impl Dtype {
+    /// `<f8`: what a spill file holds.
+    pub(crate) const F64_LE: Dtype = Dtype {
+        kind: Kind::Float,
+        size: 8,
+        little_endian: true,
+    };
+
     /// Parses a numpy type string such as `<f8` or `|u1`.
     fn parse(descr: &str) -> Result<Dtype> {
         let unsupported = || npy(format!("unsupported dtype {descr:?}; {SUPPORTED}"));
@@ -292,7 +337,7 @@ impl Dtype {
     }
 
     /// Appends the elements in `bytes` (a whole number of them) to `out` as `f64`.
-    fn convert(self, bytes: &[u8], out: &mut Vec<f64>) {
+    pub(crate) fn convert(self, bytes: &[u8], out: &mut Vec<f64>) {
         macro_rules! convert {
             ($t:ty, $n:literal) => {{
                 let it = bytes.chunks_exact($n).map(|c| {

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::io::{self, Cursor, Read};
 
 use super::data::Table;
+use super::source::{Spill, SpillWriter};
 use crate::data::Matrix;
 use crate::error::{Error, Result};
 
@@ -125,10 +126,55 @@ pub fn read_csv<R: Read>(reader: R, columns: Option<&[String]>) -> Result<Table>
 /// the wrong number of fields, or a cell that is not a finite number; [`Error::InvalidConfig`]
 /// for a delimiter that cannot separate fields; [`Error::Io`] when reading fails.
 pub fn read_csv_with<R: Read>(
-    mut reader: R,
+    reader: R,
     columns: Option<&[String]>,
     options: &CsvOptions,
 ) -> Result<Table> {
+    let mut values: Vec<f64> = Vec::new();
+    let (names, n_rows) = parse_csv(reader, columns, options, |row| {
+        values.extend_from_slice(row);
+        Ok(())
+    })?;
+    let data = Matrix::new(values, n_rows, names.len())?;
+    Ok(Table { names, data })
+}
+
+/// Reads a CSV table as [`read_csv_with`] does, into a temporary binary
+/// file in `dir` rather than memory: the form of a table that a streamed fit
+/// reads on every pass ([`Spill`]). Returns the column names and the rows.
+///
+/// # Errors
+///
+/// As [`read_csv_with`]; [`Error::Io`] when the temporary file cannot be
+/// created or written.
+pub fn read_csv_spilled<R: Read>(
+    reader: R,
+    columns: Option<&[String]>,
+    options: &CsvOptions,
+    dir: &std::path::Path,
+) -> Result<(Vec<String>, Spill)> {
+    let mut writer: Option<SpillWriter> = None;
+    let (names, _) = parse_csv(reader, columns, options, |row| {
+        if writer.is_none() {
+            writer = Some(SpillWriter::create(dir, row.len())?);
+        }
+        writer.as_mut().expect("created above").push(row)
+    })?;
+    let spill = writer
+        .expect("parse_csv fails on a table without rows")
+        .finish()?;
+    Ok((names, spill))
+}
+
+/// The one CSV parser: checks the layout, then hands every row's selected
+/// values to `row`, in order; returns the selected names and the row count
+/// (at least 1).
+fn parse_csv<R: Read>(
+    mut reader: R,
+    columns: Option<&[String]>,
+    options: &CsvOptions,
+    mut row: impl FnMut(&[f64]) -> Result<()>,
+) -> Result<(Vec<String>, usize)> {
     let delimiter = options.delimiter;
     check_delimiter(delimiter)?;
     // An error while reading the first bytes is kept for the parser to meet at its place,
@@ -212,7 +258,7 @@ pub fn read_csv_with<R: Read>(
         Some(names) => select_columns(&header, names, first_line, options.has_header)?,
     };
 
-    let mut values: Vec<f64> = Vec::new();
+    let mut cells: Vec<f64> = Vec::with_capacity(selected.len());
     let mut n_rows: usize = 0;
     let mut pending = !options.has_header;
     loop {
@@ -244,9 +290,10 @@ pub fn read_csv_with<R: Read>(
         if n_fields == 1 && is_blank(&record) {
             continue;
         }
+        cells.clear();
         for &j in &selected {
             match parse_cell(&record[j]) {
-                Ok(v) => values.push(v),
+                Ok(v) => cells.push(v),
                 Err(problem) => {
                     return Err(Error::Table {
                         line: record_line(&rdr, &record),
@@ -256,6 +303,7 @@ pub fn read_csv_with<R: Read>(
                 }
             }
         }
+        row(&cells)?;
         n_rows += 1;
     }
     if n_rows == 0 {
@@ -268,8 +316,7 @@ pub fn read_csv_with<R: Read>(
     }
 
     let names = selected.iter().map(|&j| header[j].clone()).collect();
-    let data = Matrix::new(values, n_rows, selected.len())?;
-    Ok(Table { names, data })
+    Ok((names, n_rows))
 }
 
 /// A delimiter the CSV parser can split on without confusing it with a quote, a line end or

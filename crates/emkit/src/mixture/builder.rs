@@ -16,38 +16,38 @@ use crate::init::{kmeans, kmeans_plus_plus, nearest_centres, Init};
 use crate::memory::{bytes_of, product, sum, MemoryLimit};
 
 /// Most Lloyd iterations of the k-means initialisation (scikit-learn's default).
-const KMEANS_MAX_ITER: usize = 300;
+pub(super) const KMEANS_MAX_ITER: usize = 300;
 
 /// Settings of a Gaussian-mixture fit, with scikit-learn's defaults.
 #[derive(Clone, Debug)]
 pub struct GaussianMixtureBuilder {
-    n_components: usize,
-    covariance: CovarianceType,
-    reg_covar: f64,
-    init: Init,
-    init_model: Option<GaussianMixture>,
-    parts: InitParts,
-    em: EmConfig,
+    pub(super) n_components: usize,
+    pub(super) covariance: CovarianceType,
+    pub(super) reg_covar: f64,
+    pub(super) init: Init,
+    pub(super) init_model: Option<GaussianMixture>,
+    pub(super) parts: InitParts,
+    pub(super) em: EmConfig,
 }
 
 /// Parameters given for every restart's start, replacing what the
 /// initialisation computes (scikit-learn's `weights_init`, `means_init`,
 /// `precisions_init`); the ones not given still come from [`Init`].
 #[derive(Clone, Debug, Default)]
-struct InitParts {
+pub(super) struct InitParts {
     weights: Option<Vec<f64>>,
     means: Option<Vec<f64>>,
     covariances: Option<Covariances>,
 }
 
 impl InitParts {
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.weights.is_none() && self.means.is_none() && self.covariances.is_none()
     }
 
     /// `model` with the given parts in place of its own, checked as
     /// [`GaussianMixture::new`] checks any parameters.
-    fn apply(&self, model: &GaussianMixture) -> Result<GaussianMixture> {
+    pub(super) fn apply(&self, model: &GaussianMixture) -> Result<GaussianMixture> {
         GaussianMixture::new(
             self.weights
                 .clone()
@@ -61,7 +61,7 @@ impl InitParts {
     }
 
     /// The whole starting model, when every part is given.
-    fn complete(&self, d: usize) -> Option<Result<GaussianMixture>> {
+    pub(super) fn complete(&self, d: usize) -> Option<Result<GaussianMixture>> {
         match self {
             InitParts {
                 weights: Some(w),
@@ -146,6 +146,17 @@ impl GaussianMixtureBuilder {
     /// best so far, the initial one), every task's statistics and scratch,
     /// the initialisation's per-row buffers, and the restart reports.
     pub fn memory_needed(&self, n_samples: usize, n_features: usize) -> u128 {
+        self.memory_needed_for(n_samples, n_samples, n_features)
+    }
+
+    /// [`memory_needed`](Self::memory_needed) for a fit whose initialisation
+    /// runs on `init_rows` of the `n_samples` rows (a streamed fit's sample).
+    pub(super) fn memory_needed_for(
+        &self,
+        n_samples: usize,
+        init_rows: usize,
+        n_features: usize,
+    ) -> u128 {
         let (k, d) = (self.n_components, n_features);
         let per_component = match self.covariance {
             CovarianceType::Full => product(&[k, d, d]),
@@ -174,7 +185,7 @@ impl GaussianMixtureBuilder {
         };
         let scratch = lanes;
         // k-means labels and distances, or k-means++'s two distance arrays.
-        let init = sum(&[product(&[3, n_samples]), means]);
+        let init = sum(&[product(&[3, init_rows]), means]);
         let values = sum(&[
             model.saturating_mul(3),
             tasks.saturating_mul(sum(&[stats, scratch])),
@@ -324,14 +335,19 @@ impl GaussianMixtureBuilder {
             });
         }
         self.check_memory(data.n_rows(), data.n_cols())?;
+        self.validate_start(data.n_cols())
+    }
+
+    /// Checks the starting parts and model against `d` features.
+    pub(super) fn validate_start(&self, d: usize) -> Result<()> {
         if !self.parts.is_empty() {
-            self.validate_parts(data.n_cols())?;
+            self.validate_parts(d)?;
         }
         if let Some(m) = &self.init_model {
-            if m.n_features() != data.n_cols() {
+            if m.n_features() != d {
                 return Err(Error::ShapeMismatch {
                     what: "number of features of the initial model".into(),
-                    expected: data.n_cols(),
+                    expected: d,
                     got: m.n_features(),
                 });
             }
@@ -422,7 +438,7 @@ impl GaussianMixtureBuilder {
     }
 
     /// Statistics of hard assignments, shifted by the assigned centres.
-    fn stats_from_labels(
+    pub(super) fn stats_from_labels(
         &self,
         weighted: Weighted<'_>,
         labels: &[usize],
@@ -471,7 +487,7 @@ impl GaussianMixtureBuilder {
 /// `k` distinct rows drawn one after another with probability proportional to
 /// their weight among the rows not yet drawn (rows of weight 0 never are);
 /// at least `k` weights are positive.
-fn weighted_picks(weights: &[f64], k: usize, rng: &mut Pcg64) -> Vec<usize> {
+pub(super) fn weighted_picks(weights: &[f64], k: usize, rng: &mut Pcg64) -> Vec<usize> {
     let mut left: Vec<f64> = weights.to_vec();
     let mut picks = Vec::with_capacity(k);
     for _ in 0..k {

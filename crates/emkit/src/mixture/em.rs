@@ -111,7 +111,7 @@ mod tests {
                 .model;
             let em = MixtureEm::new(model, 1e-6);
             let stats_of = |start: usize, end: usize| {
-                let mut s = em.empty_stats();
+                let mut s = <MixtureEm as EmModel<RowBlocks<'_>>>::empty_stats(&em);
                 let mut ll = 0.0;
                 let rows = block_rows(all.n_cols());
                 for b in (start..end).step_by(rows) {
@@ -121,7 +121,7 @@ mod tests {
                         rows: all.rows(b, e),
                         weights: None,
                     };
-                    ll += em.accumulate(block, &mut s);
+                    ll += <MixtureEm as EmModel<RowBlocks<'_>>>::accumulate(&em, block, &mut s);
                 }
                 (s, ll)
             };
@@ -163,15 +163,15 @@ mod tests {
         )
         .unwrap();
         let mut em = MixtureEm::new(start, 1e-6);
-        let mut stats = em.empty_stats();
+        let mut stats = <MixtureEm as EmModel<RowBlocks<'_>>>::empty_stats(&em);
         let block = RowBlock {
             start: 0,
             rows: all,
             weights: None,
         };
-        em.accumulate(block, &mut stats);
+        <MixtureEm as EmModel<RowBlocks<'_>>>::accumulate(&em, block, &mut stats);
         let worst_row = stats.worst.row(0).unwrap().to_vec();
-        let outcome = em.maximize(&stats).unwrap();
+        let outcome = <MixtureEm as EmModel<RowBlocks<'_>>>::maximize(&mut em, &stats).unwrap();
         assert_eq!(outcome.reseeded, vec![2]);
         assert_eq!(&em.model.means()[4..6], &worst_row[..]);
         assert!(em.model.weights().iter().all(|w| w.is_finite() && *w > 0.0));

@@ -7,6 +7,7 @@
 
 mod builder;
 pub(crate) mod em;
+pub mod stream;
 
 pub use builder::{GaussianMixtureBuilder, MixtureFit};
 pub(crate) use em::MixtureEm;
