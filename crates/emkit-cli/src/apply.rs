@@ -1,6 +1,8 @@
 //! `emkit predict`, `score` and `sample`: using a saved model.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use emkit::io::MixtureFile;
 
 use anyhow::Result;
 use clap::Args;
@@ -8,8 +10,9 @@ use serde_json::json;
 
 use crate::common::{
     check_paths, csv_line, display_name, fmt_f64, parse_positive, print_line, read_data_for_model,
-    read_model, write_output,
+    read_error, read_model, write_output,
 };
+use crate::stream::{self, StreamArgs};
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
@@ -28,6 +31,8 @@ pub struct PredictArgs {
     /// Write here instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "OUT.csv")]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub stream: StreamArgs,
 }
 
 #[derive(Args, Debug)]
@@ -55,6 +60,8 @@ pub struct ScoreArgs {
         requires = "per_sample"
     )]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub stream: StreamArgs,
 }
 
 #[derive(Args, Debug)]
@@ -79,6 +86,9 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         &[("-o", args.output.as_deref())],
     )?;
     let file = read_model(&args.model)?;
+    if args.stream.wanted(&args.data, false) {
+        return predict_streamed(&args, &file);
+    }
     let table = read_data_for_model(&args.data, args.columns.as_deref(), &file)?;
     let data = table.data.view();
     let labels = file.model.predict(data)?;
@@ -111,6 +121,9 @@ pub fn score(args: ScoreArgs) -> Result<()> {
         &[("-o", args.output.as_deref())],
     )?;
     let file = read_model(&args.model)?;
+    if args.stream.wanted(&args.data, false) {
+        return score_streamed(&args, &file);
+    }
     let table = read_data_for_model(&args.data, args.columns.as_deref(), &file)?;
     let data = table.data.view();
     let model = &file.model;
@@ -125,14 +138,22 @@ pub fn score(args: ScoreArgs) -> Result<()> {
         });
     }
     let mean = model.score(data)?;
-    let n = data.n_rows();
+    print_score(&args, model, mean, data.n_rows())
+}
+
+fn print_score(
+    args: &ScoreArgs,
+    model: &emkit::GaussianMixture,
+    mean: f64,
+    n: usize,
+) -> Result<()> {
     if args.json {
         // One pass over the data: the criteria follow from the score.
         let ll = mean * n as f64;
         let p = model.n_parameters();
         let out = json!({
             "n_samples": n,
-            "n_features": data.n_cols(),
+            "n_features": model.n_features(),
             "log_likelihood": ll,
             "mean_log_likelihood": mean,
             "bic": emkit::em::criteria::bic(ll, p, n as f64),
@@ -174,4 +195,126 @@ pub fn sample(args: SampleArgs) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// Opens the data of `predict` or `score` for streaming into `file`'s model.
+fn open_streamed(
+    data: &Path,
+    columns: Option<&[String]>,
+    output: Option<&Path>,
+    file: &MixtureFile,
+) -> Result<stream::Streamed> {
+    stream::open_for_model(
+        data,
+        columns,
+        file.model.n_features(),
+        file.feature_names.as_deref(),
+        &stream::spill_dir(output),
+    )
+}
+
+/// Writes one CSV line per row of a streamed input, a piece at a time:
+/// `line(piece, row_in_piece, cells)` fills a row's cells from what
+/// `compute(piece)` returned for its piece.
+fn write_streamed<T>(
+    data: &stream::Streamed,
+    name: &str,
+    output: Option<&Path>,
+    header: &[String],
+    compute: impl Fn(emkit::DataRef<'_>) -> emkit::Result<T>,
+    line: impl Fn(&T, usize, &mut Vec<String>),
+) -> Result<()> {
+    let mut failure: Option<emkit::Error> = None;
+    let written = write_output(output, |out| {
+        csv_line(out, header)?;
+        let mut cells = Vec::new();
+        let mut io_error = None;
+        let result = emkit::for_each_piece(&*data.rows, |_, piece| {
+            let values = compute(piece)?;
+            for r in 0..piece.n_rows() {
+                cells.clear();
+                line(&values, r, &mut cells);
+                if let Err(e) = csv_line(out, &cells) {
+                    io_error = Some(e);
+                    return Err(emkit::Error::Interrupted {
+                        restart: 0,
+                        iteration: 0,
+                    });
+                }
+            }
+            Ok(())
+        });
+        if let Some(e) = io_error {
+            return Err(e);
+        }
+        result.map_err(|e| {
+            failure = Some(e);
+            std::io::Error::other("stopped")
+        })
+    });
+    match failure {
+        Some(e) => Err(read_error(name, e)),
+        None => written,
+    }
+}
+
+fn predict_streamed(args: &PredictArgs, file: &MixtureFile) -> Result<()> {
+    let data = open_streamed(
+        &args.data,
+        args.columns.as_deref(),
+        args.output.as_deref(),
+        file,
+    )?;
+    let model = &file.model;
+    let k = model.n_components();
+    let mut header = vec!["label".to_string()];
+    if args.proba {
+        header.extend((0..k).map(|j| format!("proba_{j}")));
+    }
+    write_streamed(
+        &data,
+        &display_name(&args.data),
+        args.output.as_deref(),
+        &header,
+        |piece| {
+            let labels = model.predict(piece)?;
+            let proba = if args.proba {
+                Some(model.predict_proba(piece)?)
+            } else {
+                None
+            };
+            Ok((labels, proba))
+        },
+        |(labels, proba), r, cells| {
+            cells.push(labels[r].to_string());
+            if let Some(p) = proba {
+                cells.extend(p.row(r).iter().map(|&v| fmt_f64(v)));
+            }
+        },
+    )
+}
+
+fn score_streamed(args: &ScoreArgs, file: &MixtureFile) -> Result<()> {
+    let data = open_streamed(
+        &args.data,
+        args.columns.as_deref(),
+        args.output.as_deref(),
+        file,
+    )?;
+    let model = &file.model;
+    let name = display_name(&args.data);
+    if args.per_sample {
+        return write_streamed(
+            &data,
+            &name,
+            args.output.as_deref(),
+            &["log_likelihood".into()],
+            |piece| model.score_samples(piece),
+            |scores, r, cells| cells.push(fmt_f64(scores[r])),
+        );
+    }
+    let mean = model
+        .score_source(&*data.rows)
+        .map_err(|e| read_error(&name, e))?;
+    print_score(args, model, mean, data.rows.n_rows())
 }

@@ -86,12 +86,12 @@ pub fn set_csv_options(options: CsvOptions) {
     let _ = CSV_OPTIONS.set(options);
 }
 
-fn csv_options() -> &'static CsvOptions {
+pub fn csv_options() -> &'static CsvOptions {
     CSV_OPTIONS.get_or_init(CsvOptions::default)
 }
 
 /// A reader's error as the user's input error, prefixed by the file name.
-fn read_error(name: &str, e: emkit::Error) -> anyhow::Error {
+pub fn read_error(name: &str, e: emkit::Error) -> anyhow::Error {
     match e {
         emkit::Error::Io(io) => input_error(format!("{name}: cannot read: {io}")),
         other => input_error(format!("{name}: {other}")),
@@ -128,25 +128,7 @@ pub fn read_data_for_features(
     names: Option<&[String]>,
 ) -> Result<Table> {
     let name = display_name(path);
-    let choose = |header: Option<Vec<String>>| -> Result<Option<Vec<String>>> {
-        let (Some(names), Some(header), None) = (names, header, columns) else {
-            return Ok(None);
-        };
-        let missing: Vec<&String> = names.iter().filter(|n| !header.contains(n)).collect();
-        if missing.is_empty() {
-            return Ok(Some(names.to_vec()));
-        }
-        if missing.len() < names.len() {
-            let shown: Vec<String> = missing.iter().take(10).map(|n| format!("{n:?}")).collect();
-            let more = if missing.len() > 10 { ", ..." } else { "" };
-            return Err(input_error(format!(
-                "{name}: has some of the model's columns but not {}{more}; give a file with all \
-                 of them, or pick {d} columns with --columns",
-                shown.join(", ")
-            )));
-        }
-        Ok(None)
-    };
+    let choose = |header| model_columns(&name, header, columns, d, names);
     let (table, by_position) = if path == Path::new("-") {
         // Standard input can be read once only: keep it to look at its header.
         let mut bytes = Vec::new();
@@ -158,16 +140,64 @@ pub fn read_data_for_features(
             .map_err(|e| read_error(&name, e))?;
         (table, by_name.is_none())
     } else {
-        let header = if is_npy(path) {
-            None
-        } else {
-            fs::File::open(path).ok().and_then(csv_header)
-        };
-        let by_name = choose(header)?;
+        let by_name = choose(file_header(path))?;
         let table = read_data(path, by_name.as_deref().or(columns))?;
         (table, by_name.is_none())
     };
-    if table.data.n_cols() != d {
+    check_model_columns(&name, &table.names, by_position, columns, d, names)?;
+    Ok(table)
+}
+
+/// The columns to read for a model with `d` features named `names`, given
+/// the file's `header` and `--columns` (see [`read_data_for_features`]):
+/// `Some(names)` to read the model's columns by name, `None` to read
+/// `--columns` or every column by position.
+pub fn model_columns(
+    name: &str,
+    header: Option<Vec<String>>,
+    columns: Option<&[String]>,
+    d: usize,
+    names: Option<&[String]>,
+) -> Result<Option<Vec<String>>> {
+    let (Some(names), Some(header), None) = (names, header, columns) else {
+        return Ok(None);
+    };
+    let missing: Vec<&String> = names.iter().filter(|n| !header.contains(n)).collect();
+    if missing.is_empty() {
+        return Ok(Some(names.to_vec()));
+    }
+    if missing.len() < names.len() {
+        let shown: Vec<String> = missing.iter().take(10).map(|n| format!("{n:?}")).collect();
+        let more = if missing.len() > 10 { ", ..." } else { "" };
+        return Err(input_error(format!(
+            "{name}: has some of the model's columns but not {}{more}; give a file with all \
+             of them, or pick {d} columns with --columns",
+            shown.join(", ")
+        )));
+    }
+    Ok(None)
+}
+
+/// The header of the CSV file `path` (none for `.npy` or standard input).
+pub fn file_header(path: &Path) -> Option<Vec<String>> {
+    if is_npy(path) || path == Path::new("-") {
+        None
+    } else {
+        fs::File::open(path).ok().and_then(csv_header)
+    }
+}
+
+/// Checks that the columns read (`read`) are the model's `d`, and says on
+/// stderr when they are taken by position in place of the model's names.
+pub fn check_model_columns(
+    name: &str,
+    read: &[String],
+    by_position: bool,
+    columns: Option<&[String]>,
+    d: usize,
+    names: Option<&[String]>,
+) -> Result<()> {
+    if read.len() != d {
         let expected = match names {
             Some(names) => format!(" ({})", names.join(", ")),
             None => String::new(),
@@ -175,23 +205,23 @@ pub fn read_data_for_features(
         return Err(input_error(format!(
             "{name}: has {} columns but the model was fitted on {d} features{expected}; \
              pick the right columns with --columns",
-            table.data.n_cols()
+            read.len()
         )));
     }
     if let (true, None, Some(names)) = (by_position, columns, names) {
-        if table.names != names {
+        if read != names {
             eprintln!(
                 "note: {name} has none of the model's column names; its {d} columns are used \
                  by position ({} as {})",
-                table.names.join(", "),
+                read.join(", "),
                 names.join(", ")
             );
         }
     }
-    Ok(table)
+    Ok(())
 }
 
-fn is_npy(path: &Path) -> bool {
+pub fn is_npy(path: &Path) -> bool {
     path.extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
 }

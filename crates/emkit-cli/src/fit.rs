@@ -15,6 +15,7 @@ use crate::common::{
 };
 use crate::plot::{self, check_plot_path};
 use crate::progress::{FitProgress, Verbosity};
+use crate::stream::{self, StreamArgs};
 use crate::weights::{weighted, WeightArgs};
 
 #[derive(Args, Debug)]
@@ -32,6 +33,8 @@ pub struct FitArgs {
     pub columns: Option<Vec<String>>,
     #[command(flatten)]
     pub weights: WeightArgs,
+    #[command(flatten)]
+    pub stream: StreamArgs,
     /// Save the fitted model here (JSON).
     #[arg(short = 'o', long = "output", value_name = "MODEL.json")]
     pub output: Option<PathBuf>,
@@ -90,27 +93,43 @@ pub fn run(args: FitArgs) -> Result<()> {
     }
     args.options.em.validate()?;
     let name = display_name(&args.data);
-    let (table, weights) = args
-        .weights
-        .read_rows(&args.data, args.columns.as_deref())?;
-    let data = weighted(table.data.view(), weights.as_deref())?;
     let builder = args.options.builder(args.k)?;
     let verbosity = Verbosity::from_flags(args.verbose, args.quiet);
-    let mut progress = FitProgress::new(verbosity);
-    // Start the worker threads now: `seconds` reports the fit, not the
-    // one-time cost of spawning the process's thread pool.
-    rayon::broadcast(|_| ());
-    let started = Instant::now();
-    let fitted = builder.fit_with_monitor(data, &mut progress);
-    let seconds = started.elapsed().as_secs_f64();
-    progress.finish();
-    let fitted = fitted.map_err(|e| fit_error(&name, &table.names, e))?;
+    let streamed = args.stream.wanted(&args.data, args.quiet);
+    let (names, fitted, seconds) = if streamed {
+        let dir = stream::spill_dir(args.output.as_deref());
+        let data = stream::open(&args.data, args.columns.as_deref(), &args.weights, &dir)?;
+        let mut progress = FitProgress::new(verbosity).streaming(data.rows.n_rows());
+        rayon::broadcast(|_| ());
+        let started = Instant::now();
+        let fitted = builder.fit_source(data.source_rows()?, &mut progress);
+        let seconds = started.elapsed().as_secs_f64();
+        progress.finish();
+        let fitted = fitted.map_err(|e| fit_error(&name, &data.names, e))?;
+        (data.names, fitted, seconds)
+    } else {
+        let (table, weights) = args
+            .weights
+            .read_rows(&args.data, args.columns.as_deref())?;
+        let data = weighted(table.data.view(), weights.as_deref())?;
+        let mut progress = FitProgress::new(verbosity);
+        // Start the worker threads now: `seconds` reports the fit, not the
+        // one-time cost of spawning the process's thread pool.
+        rayon::broadcast(|_| ());
+        let started = Instant::now();
+        let fitted = builder.fit_with_monitor(data, &mut progress);
+        let seconds = started.elapsed().as_secs_f64();
+        progress.finish();
+        let fitted = fitted.map_err(|e| fit_error(&name, &table.names, e))?;
+        (table.names, fitted, seconds)
+    };
 
-    let summary = summary_json(&args, &fitted, &table.names, seconds);
+    let mut summary = summary_json(&args, &fitted, &names, seconds);
+    summary["streamed"] = json!(streamed);
     if let Some(path) = &args.output {
         let file = MixtureFile {
             model: fitted.model.clone(),
-            feature_names: Some(table.names.clone()),
+            feature_names: Some(names.clone()),
             fit: Some(summary.clone()),
             anomaly_threshold: None,
             extra: Default::default(),
@@ -135,7 +154,7 @@ pub fn run(args: FitArgs) -> Result<()> {
         print_line(&serde_json::to_string(&out).context("serialising the summary")?)?;
     }
     if verbosity != Verbosity::Quiet {
-        print_summary(&name, &fitted, &table.names, &args, seconds);
+        print_summary(&name, &fitted, &names, &args, seconds);
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ mod plot;
 mod progress;
 mod segment;
 mod select;
+mod stream;
 mod weights;
 
 use std::process::ExitCode;

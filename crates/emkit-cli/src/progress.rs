@@ -38,9 +38,18 @@ pub struct FitProgress {
     bar: Option<ProgressBar>,
     n_init: usize,
     restart: usize,
+    /// Rows read on every pass, when the data is streamed.
+    streamed_rows: Option<usize>,
+    passes: usize,
 }
 
 impl FitProgress {
+    /// The bar of a streamed fit also counts the passes over its `rows` rows.
+    pub fn streaming(mut self, rows: usize) -> Self {
+        self.streamed_rows = Some(rows);
+        self
+    }
+
     pub fn new(verbosity: Verbosity) -> Self {
         FitProgress {
             verbosity,
@@ -49,6 +58,8 @@ impl FitProgress {
             bar: None,
             n_init: 1,
             restart: 0,
+            streamed_rows: None,
+            passes: 0,
         }
     }
 
@@ -71,8 +82,12 @@ impl FitProgress {
         if let Some(bar) = &self.bar {
             bar.set_position(self.restart as u64);
             if let Some(e) = entry {
+                let passes = match self.streamed_rows {
+                    Some(rows) => format!(", pass {} over {rows} rows", self.passes),
+                    None => String::new(),
+                };
                 bar.set_message(format!(
-                    "iteration {} log-likelihood {:.6}",
+                    "iteration {} log-likelihood {:.6}{passes}",
                     e.iteration, e.mean_log_likelihood
                 ));
             }
@@ -95,6 +110,7 @@ impl Monitor for FitProgress {
     }
 
     fn iteration(&mut self, restart: usize, entry: &TraceEntry) {
+        self.passes += 1;
         if self.verbosity == Verbosity::Verbose {
             let change = entry
                 .change
