@@ -390,12 +390,8 @@ impl GaussianMixtureBuilder {
     /// The first parameters of one restart.
     fn initial_model(&self, weighted: Weighted<'_>, seed: u64) -> Result<MixtureEm> {
         let (data, weights) = (weighted.data(), weighted.weights());
-        let reg_covar = self.reg_covar;
-        if let Some(m) = &self.init_model {
-            return Ok(MixtureEm::new(m.clone(), reg_covar));
-        }
-        if let Some(model) = self.parts.complete(data.n_cols()) {
-            return Ok(MixtureEm::new(model?, reg_covar));
+        if let Some(start) = self.given_start(data.n_cols()) {
+            return start;
         }
         let k = self.n_components;
         let mut rng = Pcg64::seed_from_u64(seed);
@@ -420,12 +416,27 @@ impl GaussianMixtureBuilder {
             }
             Init::Random => self.stats_from_random(weighted, &mut rng),
         };
-        let d = data.n_cols();
-        let mut model = GaussianMixture::blank(self.covariance, k, d);
+        self.start_from_stats(&stats, data.n_cols())
+    }
+
+    /// The start every restart shares when it is given: an initial model, or
+    /// all of weights, means and covariances.
+    pub(super) fn given_start(&self, d: usize) -> Option<Result<MixtureEm>> {
+        if let Some(m) = &self.init_model {
+            return Some(Ok(MixtureEm::new(m.clone(), self.reg_covar)));
+        }
+        let model = self.parts.complete(d)?;
+        Some(model.map(|m| MixtureEm::new(m, self.reg_covar)))
+    }
+
+    /// The first parameters from an initialisation's statistics (one
+    /// M-step), with the given starting parts in place of their own.
+    pub(super) fn start_from_stats(&self, stats: &ComponentStats, d: usize) -> Result<MixtureEm> {
+        let mut model = GaussianMixture::blank(self.covariance, self.n_components, d);
         let (weights, components) = model.parts_mut();
         maximize_into(
-            &stats,
-            reg_covar,
+            stats,
+            self.reg_covar,
             None,
             weights,
             components,
@@ -434,7 +445,7 @@ impl GaussianMixtureBuilder {
         if !self.parts.is_empty() {
             model = self.parts.apply(&model)?;
         }
-        Ok(MixtureEm::new(model, reg_covar))
+        Ok(MixtureEm::new(model, self.reg_covar))
     }
 
     /// Statistics of hard assignments, shifted by the assigned centres.

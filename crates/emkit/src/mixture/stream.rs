@@ -26,10 +26,7 @@ use super::builder::{weighted_picks, GaussianMixtureBuilder, KMEANS_MAX_ITER};
 use super::em::MixtureEm;
 use super::{GaussianMixture, MixtureFit};
 use crate::data::{max_fit_magnitude, DataRef, Matrix, RowBlock, Weighted};
-use crate::dist::gaussian::{
-    accumulate_given, block_rows, e_step_block, factor_scratch, maximize_into, ComponentStats,
-    Path, BLOCK_ROWS,
-};
+use crate::dist::gaussian::{accumulate_given, block_rows, ComponentStats, Path, BLOCK_ROWS};
 use crate::em::{self, sum_like_e_step, EmData, EmModel, Monitor};
 use crate::error::{Error, Result};
 use crate::init::{kmeans, kmeans_plus_plus, nearest_centres, Init};
@@ -350,19 +347,7 @@ impl<'s> EmModel<SourceBlocks<'s>> for MixtureEm {
         if block.values.is_empty() {
             return 0.0;
         }
-        let RowBlock {
-            start,
-            rows,
-            weights,
-        } = block.as_block();
-        e_step_block(
-            self.path,
-            self.model.components(),
-            start,
-            rows,
-            weights,
-            stats,
-        )
+        <Self as EmModel<crate::data::RowBlocks<'s>>>::accumulate(self, block.as_block(), stats)
     }
 
     fn maximize(&mut self, stats: &ComponentStats) -> Result<em::MaximizeOutcome> {
@@ -473,13 +458,9 @@ impl GaussianMixtureBuilder {
         scan: &Scan,
         seed: u64,
     ) -> Result<MixtureEm> {
-        let reg_covar = self.reg_covar;
-        if let Some(m) = &self.init_model {
-            return Ok(MixtureEm::new(m.clone(), reg_covar));
-        }
         let d = data.n_cols();
-        if let Some(model) = self.parts.complete(d) {
-            return Ok(MixtureEm::new(model?, reg_covar));
+        if let Some(start) = self.given_start(d) {
+            return start;
         }
         let k = self.n_components;
         let mut rng = Pcg64::seed_from_u64(seed);
@@ -513,20 +494,7 @@ impl GaussianMixtureBuilder {
             }
             Init::Random => random_stats(self, data, &mut rng)?,
         };
-        let mut model = GaussianMixture::blank(self.covariance, k, d);
-        let (weights, components) = model.parts_mut();
-        maximize_into(
-            &stats,
-            reg_covar,
-            None,
-            weights,
-            components,
-            &mut factor_scratch(self.covariance, d),
-        )?;
-        if !self.parts.is_empty() {
-            model = self.parts.apply(&model)?;
-        }
-        Ok(MixtureEm::new(model, reg_covar))
+        self.start_from_stats(&stats, d)
     }
 }
 
