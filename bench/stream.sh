@@ -32,3 +32,20 @@ for line in sys.stdin:
     else:
         print(line.strip())'
 done
+# The same rows as Parquet (row groups of a million rows, Snappy): streamed
+# (decoded page by page on every pass) and in memory; the log-likelihood is
+# the .npy one.
+[ -f "$dir/big.parquet" ] || "$venv/bin/python" bench/npy_to_parquet.py "$dir/big.npy" "$dir/big.parquet"
+cat "$dir/big.parquet" > /dev/null
+for mode in --stream "" --stream; do
+    /usr/bin/time -f "peak RSS %M KB, wall %e s" "$emkit" fit "$dir/big.parquet" -k 8 \
+        --init-model "$dir/start.json" --max-iter 6 --tol 0 --json -q $mode 2>&1 |
+        "$venv/bin/python" -c '
+import json, sys
+for line in sys.stdin:
+    if line.startswith("{"):
+        d = json.loads(line)
+        print(f"parquet streamed={d[\"streamed\"]} log_likelihood={d[\"log_likelihood\"]!r} fit {d[\"seconds\"]:.3f} s", end="; ")
+    else:
+        print(line.strip())'
+done

@@ -20,7 +20,7 @@ use crate::weights::{weighted, WeightArgs};
 #[command(group(ArgGroup::new("source").required(true).args(["k", "model"])))]
 #[command(group(ArgGroup::new("rule").args(["contamination", "threshold"])))]
 pub struct AnomaliesArgs {
-    /// Data: CSV with a header row (`-` for standard input) or `.npy`.
+    /// Data: CSV with a header row (`-` for standard input), `.npy` or `.parquet`.
     #[arg(value_name = "DATA")]
     pub data: PathBuf,
     /// Fit a mixture with this many components to DATA first.

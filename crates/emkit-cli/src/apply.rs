@@ -19,7 +19,7 @@ pub struct PredictArgs {
     /// A model saved by `emkit fit -o`.
     #[arg(value_name = "MODEL")]
     pub model: PathBuf,
-    /// Data: CSV with a header row (`-` for standard input) or `.npy`.
+    /// Data: CSV with a header row (`-` for standard input), `.npy` or `.parquet`.
     #[arg(value_name = "DATA")]
     pub data: PathBuf,
     /// Also write the probability of every component.
@@ -40,7 +40,7 @@ pub struct ScoreArgs {
     /// A model saved by `emkit fit -o`.
     #[arg(value_name = "MODEL")]
     pub model: PathBuf,
-    /// Data: CSV with a header row (`-` for standard input) or `.npy`.
+    /// Data: CSV with a header row (`-` for standard input), `.npy` or `.parquet`.
     #[arg(value_name = "DATA")]
     pub data: PathBuf,
     /// Write the log-density of every row (CSV) instead of the mean.

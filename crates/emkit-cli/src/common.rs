@@ -178,10 +178,13 @@ pub fn model_columns(
     Ok(None)
 }
 
-/// The header of the CSV file `path` (none for `.npy` or standard input).
+/// The column names of `path`: a CSV file's header or a Parquet file's
+/// columns (none for `.npy` or standard input).
 pub fn file_header(path: &Path) -> Option<Vec<String>> {
     if is_npy(path) || path == Path::new("-") {
         None
+    } else if emkit::io::is_parquet(path) {
+        parquet_columns(path)
     } else {
         fs::File::open(path).ok().and_then(csv_header)
     }
@@ -219,6 +222,14 @@ pub fn check_model_columns(
         }
     }
     Ok(())
+}
+
+/// The names of a Parquet file's top-level columns, numeric or not, if it
+/// can be read.
+fn parquet_columns(path: &Path) -> Option<Vec<String>> {
+    emkit::io::parquet::describe(path)
+        .ok()
+        .map(|(names, _)| names)
 }
 
 pub fn is_npy(path: &Path) -> bool {

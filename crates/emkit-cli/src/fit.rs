@@ -20,7 +20,7 @@ use crate::weights::{weighted, WeightArgs};
 
 #[derive(Args, Debug)]
 pub struct FitArgs {
-    /// Data: CSV with a header row (`-` for standard input) or `.npy`.
+    /// Data: CSV with a header row (`-` for standard input), `.npy` or `.parquet`.
     #[arg(value_name = "DATA")]
     pub data: PathBuf,
     /// Number of mixture components.

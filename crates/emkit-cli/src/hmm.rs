@@ -57,7 +57,7 @@ enum Algorithm {
 
 #[derive(Args, Debug)]
 struct FitArgs {
-    /// Observations: CSV with a header row (`-` for standard input) or `.npy`;
+    /// Observations: CSV with a header row (`-` for standard input), `.npy` or `.parquet`;
     /// for categorical emissions one column of integer symbols 0..M-1.
     #[arg(value_name = "DATA")]
     data: PathBuf,
@@ -133,7 +133,7 @@ struct DecodeArgs {
     /// A model saved by `emkit hmm fit -o`.
     #[arg(value_name = "MODEL")]
     model: PathBuf,
-    /// Observations (CSV with a header row, `-` for standard input, or `.npy`).
+    /// Observations (CSV with a header row, `-` for standard input, `.npy` or `.parquet`).
     #[arg(value_name = "DATA")]
     data: PathBuf,
     /// viterbi: the most probable path; posterior: the most probable state at
@@ -160,7 +160,7 @@ struct ScoreArgs {
     /// A model saved by `emkit hmm fit -o`.
     #[arg(value_name = "MODEL")]
     model: PathBuf,
-    /// Observations (CSV with a header row, `-` for standard input, or `.npy`).
+    /// Observations (CSV with a header row, `-` for standard input, `.npy` or `.parquet`).
     #[arg(value_name = "DATA")]
     data: PathBuf,
     /// One sequence length per line (default: all rows are one sequence).

@@ -22,7 +22,7 @@ use crate::weights::{weighted, WeightArgs};
 
 #[derive(Args, Debug)]
 pub struct SelectArgs {
-    /// Data: CSV with a header row (`-` for standard input) or `.npy`.
+    /// Data: CSV with a header row (`-` for standard input), `.npy` or `.parquet`.
     #[arg(value_name = "DATA")]
     pub data: PathBuf,
     /// Numbers of components to try, A..B inclusive (e.g. 1..6), or one number.

@@ -1,6 +1,8 @@
 //! `--stream`: data read from disk on every pass instead of held in memory.
 //!
-//! A `.npy` file is read in place; CSV (and standard input) is parsed once
+//! A `.npy` file is read in place, a Parquet file page by page on every pass
+//! (decoding costs less than the pass; see bench/README.md); CSV (and
+//! standard input) is parsed once
 //! into a temporary binary file next to the output, which every pass then
 //! reads (re-parsing text on every pass costs several times the pass; see
 //! bench/README.md). A command streams when asked (`--stream`) or when the
@@ -14,7 +16,10 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Args;
-use emkit::io::{npy_columns, read_csv_spilled, Columns, CsvOptions, NpySource, RowSource};
+use emkit::io::{
+    is_parquet, npy_columns, read_csv_spilled, Columns, CsvOptions, NpySource, ParquetSource,
+    RowSource,
+};
 use emkit::SourceRows;
 
 use crate::common::{
@@ -28,8 +33,8 @@ use crate::weights::WeightArgs;
 pub struct StreamArgs {
     /// Read the data from disk on every pass instead of holding it in memory
     /// (automatic when the data would take more than half of --max-memory):
-    /// .npy is read in place, CSV is first parsed into a temporary binary
-    /// file next to the output.
+    /// .npy and Parquet are read in place, CSV is first parsed into a
+    /// temporary binary file next to the output.
     #[arg(long)]
     pub stream: bool,
 }
@@ -89,6 +94,10 @@ fn estimated_bytes(path: &Path) -> Option<u128> {
     if is_npy(path) {
         let src = NpySource::open(path).ok()?;
         return Some(src.n_rows() as u128 * src.n_cols() as u128 * 8);
+    }
+    if is_parquet(path) {
+        let (names, n_rows) = emkit::io::parquet::describe(path).ok()?;
+        return Some(n_rows as u128 * names.len() as u128 * 8);
     }
     let size = std::fs::metadata(path).ok()?.len();
     let mut head = vec![0u8; 64 * 1024];
@@ -189,7 +198,7 @@ pub fn open(
     })
 }
 
-/// Opens a data file as a source: `.npy` in place, CSV spilled.
+/// Opens a data file as a source: `.npy` and Parquet in place, CSV spilled.
 fn open_table(
     path: &Path,
     columns: Option<&[String]>,
@@ -211,6 +220,11 @@ fn open_table(
                 (Arc::new(Columns::new(src, picks).map_err(fail)?), names)
             }
         });
+    }
+    if is_parquet(path) {
+        let src = ParquetSource::open(path, columns).map_err(fail)?;
+        let names = src.names().to_vec();
+        return Ok((Arc::new(src), names));
     }
     let options: &CsvOptions = csv_options();
     let (names, spill) = if path == Path::new("-") {

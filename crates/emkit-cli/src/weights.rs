@@ -14,7 +14,7 @@ use crate::common::{display_name, input_error, read_data};
 #[derive(Args, Debug, Clone, Default)]
 pub struct WeightArgs {
     /// One weight per data row (for `hmm fit`, per sequence, in --lengths
-    /// order): a file of one numeric column, CSV or .npy. Finite and >= 0;
+    /// order): a file of one numeric column, CSV, .npy or .parquet. Finite and >= 0;
     /// an integer weight counts as that many copies of the row.
     #[arg(long, value_name = "FILE", conflicts_with = "weight_column")]
     pub weights: Option<PathBuf>,

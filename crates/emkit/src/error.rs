@@ -128,6 +128,12 @@ pub enum Error {
         /// What is wrong and how to fix it.
         problem: String,
     },
+    /// A Parquet file could not be read.
+    #[error("not a usable Parquet file: {problem}")]
+    Parquet {
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
     /// Model parameters (given by a caller or read from a model file) are not a valid model.
     #[error("`{field}`: {problem}")]
     InvalidModel {

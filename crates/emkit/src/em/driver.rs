@@ -324,9 +324,12 @@ where
             }
             // An interruption, or data that can no longer be read, ends the
             // whole fit, not one restart.
-            Err(e @ (Error::Interrupted { .. } | Error::Io(_) | Error::Npy { .. })) => {
-                return Err(e)
-            }
+            Err(
+                e @ (Error::Interrupted { .. }
+                | Error::Io(_)
+                | Error::Npy { .. }
+                | Error::Parquet { .. }),
+            ) => return Err(e),
             Err(e) => {
                 report.stop = StopReason::Failed;
                 report.error = Some(e.to_string());

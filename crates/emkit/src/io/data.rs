@@ -1,4 +1,4 @@
-//! Reading a data file (CSV or `.npy`) into a named numeric table.
+//! Reading a data file (CSV, `.npy` or Parquet) into a named numeric table.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -23,7 +23,9 @@ pub struct Table {
 /// Reads the data file at `path`.
 ///
 /// `-` reads CSV from standard input; a path ending in `.npy` (any case) is read as a numpy
-/// array (see [`read_npy`]); anything else is read as CSV (see [`read_csv`]).
+/// array (see [`read_npy`]), one ending in `.parquet` or `.parq` as Parquet (see
+/// [`read_parquet`](super::parquet::read_parquet), with the `parquet` feature); anything else
+/// is read as CSV (see [`read_csv`]).
 ///
 /// `columns` picks columns by name, in the order given. For a `.npy` array the names are
 /// `x0`, `x1`, ... (0-based column numbers).
@@ -50,6 +52,9 @@ pub fn read_table_with(
     if path.as_os_str() == "-" {
         return read_csv_with(std::io::stdin().lock(), columns, options);
     }
+    if is_parquet(path) {
+        return read_parquet_table(path, columns);
+    }
     let is_npy = path
         .extension()
         .and_then(|e| e.to_str())
@@ -64,6 +69,27 @@ pub fn read_table_with(
     } else {
         read_csv_with(file, columns, options)
     }
+}
+
+/// Whether `path` names a Parquet file (`.parquet` or `.parq`, any case).
+pub fn is_parquet(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("parq"))
+}
+
+#[cfg(feature = "parquet")]
+fn read_parquet_table(path: &Path, columns: Option<&[String]>) -> Result<Table> {
+    super::parquet::read_parquet(path, columns)
+}
+
+#[cfg(not(feature = "parquet"))]
+fn read_parquet_table(_: &Path, _: Option<&[String]>) -> Result<Table> {
+    Err(Error::Parquet {
+        problem: "this build of emkit reads no Parquet (its `parquet` feature is off); build \
+                  it with --features parquet, or convert the file to .npy or CSV"
+            .into(),
+    })
 }
 
 /// The 0-based columns named `x<j>` by `names` among `n_cols` columns of a

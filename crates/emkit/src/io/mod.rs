@@ -1,14 +1,18 @@
-//! Reading data (CSV, `.npy`, streamed sources), sequence lengths, and reading/writing model files.
+//! Reading data (CSV, `.npy`, Parquet, streamed sources), sequence lengths, and reading/writing model files.
 
 pub mod data;
 mod hmm_model;
 pub mod lengths;
 mod model;
 pub mod npy;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod source;
 pub mod table;
 
-pub use data::{npy_columns, read_table, read_table_with, Table};
+#[cfg(feature = "parquet")]
+pub use self::parquet::{read_parquet, ParquetSource};
+pub use data::{is_parquet, npy_columns, read_table, read_table_with, Table};
 pub use hmm_model::{HmmFile, HMM_FORMAT, HMM_VERSION};
 pub use lengths::read_lengths;
 pub use model::{MixtureFile, MIXTURE_FORMAT, MIXTURE_VERSION};
