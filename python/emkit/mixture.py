@@ -12,7 +12,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from . import _emkit
+from . import _dask, _emkit
 from ._common import as_data, read_only, seed_from, write_atomic
 
 _INIT = {
@@ -145,6 +145,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """Fits the model and returns the label of each row of X (those of
         ``fit(X).predict(X)``: the returned model's last E-step)."""
         model, X = self._fit(X, sample_weight)
+        if _dask.is_dask(X):
+            return _dask.map_rows(model, X, "predict")
         return model.predict(X)
 
     def _fit(self, X, sample_weight=None):
@@ -152,6 +154,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         (``fit`` computes no labels: n of them would be a second copy of a
         large input's size)."""
         self._validate_params()
+        if _dask.is_dask(X):
+            return self._fit_dask(X, sample_weight)
         X = as_data(self, X, reset=True, ensure_min_samples=2)
         if sample_weight is not None:
             sample_weight = np.ascontiguousarray(
@@ -196,6 +200,48 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 ConvergenceWarning,
             )
         return model, X
+
+    def _fit_dask(self, X, sample_weight):
+        """Fits on a Dask array or DataFrame on the active scheduler (see
+        ``emkit._dask``); returns the model and X as a dask array."""
+        X = _dask.as_dask_rows(X)
+        d = int(X.shape[1])
+        inits = self._checked_inits(d)
+        warm = self.warm_start and hasattr(self, "converged_")
+        warm_model = self._model() if warm else None
+        if warm and warm_model.n_features != d:
+            raise ValueError(
+                f"X has {d} features, but the model being warm-started has "
+                f"{warm_model.n_features}; fit it again with warm_start=False"
+            )
+        for attr in ("feature_names_in_",):
+            if hasattr(self, attr):
+                delattr(self, attr)
+        model, report, parts = _dask.fit(
+            self, X, sample_weight, inits, warm_model, _INIT[self.init_params],
+            seed_from(self.random_state),
+        )
+        if int(self.max_iter) == 0:
+            report = None
+        self._adopt(model, report, parts.X)
+        if report is not None and not self.converged_:
+            warnings.warn(
+                "Best performing initialization did not converge. "
+                "Try different init parameters, or increase max_iter, "
+                "tol, or check for degenerate data.",
+                ConvergenceWarning,
+            )
+        return model, parts.X
+
+    def _dask_checked(self, X):
+        """A Dask X for scoring: rows-chunked float64 with the fitted width."""
+        X = _dask.as_dask_rows(X)
+        if int(X.shape[1]) != self.n_features_in_:
+            raise ValueError(
+                f"X has {int(X.shape[1])} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        return X
 
     def _adopt(self, model, report, X):
         """Takes a fit's model and report (None: max_iter=0) as the fitted state."""
@@ -316,23 +362,34 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     # ------------------------------------------------------------------ scoring
 
     def score_samples(self, X):
-        """Log-density of each row of X under the model."""
+        """Log-density of each row of X under the model (a dask array for a
+        Dask X)."""
         model = self._model()
+        if _dask.is_dask(X):
+            return _dask.map_rows(model, self._dask_checked(X), "score_samples")
         return model.score_samples(as_data(self, X, reset=False))
 
     def score(self, X, y=None):
         """Mean log-density of the rows of X."""
         model = self._model()
+        if _dask.is_dask(X):
+            return float(self.score_samples(X).mean().compute())
         return float(model.score(as_data(self, X, reset=False)))
 
     def predict(self, X):
-        """The most probable component of each row of X."""
+        """The most probable component of each row of X (a dask array for a
+        Dask X)."""
         model = self._model()
+        if _dask.is_dask(X):
+            return _dask.map_rows(model, self._dask_checked(X), "predict")
         return model.predict(as_data(self, X, reset=False))
 
     def predict_proba(self, X):
-        """Each row's posterior probability of each component, shape (n, k)."""
+        """Each row's posterior probability of each component, shape (n, k)
+        (a dask array for a Dask X)."""
         model = self._model()
+        if _dask.is_dask(X):
+            return _dask.map_rows(model, self._dask_checked(X), "predict_proba", model.n_components)
         X = as_data(self, X, reset=False)
         return model.predict_proba(X).reshape(X.shape[0], model.n_components)
 

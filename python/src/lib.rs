@@ -16,13 +16,14 @@ use pyo3::exceptions::{
     PyKeyboardInterrupt, PyMemoryError, PyOSError, PyRuntimeError, PyValueError,
 };
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 
 mod hmm;
 
 use emkit::io::MixtureFile;
 use emkit::{
-    CovarianceType, Covariances, DataRef, GaussianMixture, Init, Monitor, RestartReport, TraceEntry,
+    CovarianceType, Covariances, DataRef, GaussianMixture, Init, MixtureStats, Monitor,
+    RestartReport, TraceEntry,
 };
 
 /// Stack of every thread that runs library code: the kernels keep per-block
@@ -456,6 +457,50 @@ impl Mixture {
         Ok(PyArray1::from_vec(py, proba.into_values()))
     }
 
+    /// E-step statistics of rows `offset..offset + n` of data spread over
+    /// many processes (Dask partitions, Spark tasks).
+    #[pyo3(signature = (x, sample_weight=None, offset=0))]
+    fn expectation(
+        &self,
+        py: Python<'_>,
+        x: PyReadonlyArray2<'_, f64>,
+        sample_weight: Option<PyReadonlyArray1<'_, f64>>,
+        offset: usize,
+    ) -> PyResult<Stats> {
+        let data = view(&x)?;
+        let w = match &sample_weight {
+            None => None,
+            Some(w) => Some(w.as_slice()?),
+        };
+        detached(py, || self.inner.expectation(data, w, offset)).map(|inner| Stats { inner })
+    }
+
+    /// The M-step from merged statistics: `(model, reseeded components)`.
+    fn maximization(
+        &self,
+        py: Python<'_>,
+        stats: PyRef<'_, Stats>,
+        reg_covar: f64,
+    ) -> PyResult<(Mixture, Vec<usize>)> {
+        let stats = &stats.inner;
+        let (inner, reseeded) = detached(py, || self.inner.maximization(stats, reg_covar))?;
+        Ok((Mixture { inner }, reseeded))
+    }
+
+    /// Pickling (to send a model to other processes) through the model
+    /// file's text, which gives back the same model bit for bit.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        let text = MixtureFile::new(self.inner.clone()).to_json_string();
+        let load = py.get_type::<Mixture>().getattr("_from_model_text")?;
+        Ok((load, (text,)))
+    }
+
+    #[staticmethod]
+    fn _from_model_text(text: &str) -> PyResult<Mixture> {
+        let file = MixtureFile::from_json_str(text).map_err(to_py)?;
+        Ok(Mixture { inner: file.model })
+    }
+
     /// `n` draws: flat `n × d` values and their components.
     fn sample<'py>(&self, py: Python<'py>, n: usize, seed: u64) -> PyResult<Draws<'py>> {
         let (x, labels) = detached(py, || self.inner.sample(n, seed))?;
@@ -463,6 +508,57 @@ impl Mixture {
             PyArray1::from_vec(py, x.into_values()),
             PyArray1::from_vec(py, labels.into_iter().map(|l| l as i64).collect()),
         ))
+    }
+}
+
+/// E-step statistics of some rows under one model (see
+/// `Mixture.expectation`): merged in a fixed order, then one M-step.
+#[pyclass(frozen, module = "emkit._emkit", name = "MixtureStats")]
+pub(crate) struct Stats {
+    inner: MixtureStats,
+}
+
+#[pymethods]
+impl Stats {
+    /// These statistics plus `other`'s (of other rows, same model), as new
+    /// statistics.
+    fn merged(&self, py: Python<'_>, other: PyRef<'_, Stats>) -> PyResult<Stats> {
+        let mut inner = self.inner.clone();
+        let other = &other.inner;
+        detached(py, || inner.merge(other))?;
+        Ok(Stats { inner })
+    }
+
+    #[getter]
+    fn log_likelihood(&self) -> f64 {
+        self.inner.log_likelihood()
+    }
+    #[getter]
+    fn total_weight(&self) -> f64 {
+        self.inner.total_weight()
+    }
+    #[getter]
+    fn n_rows(&self) -> usize {
+        self.inner.n_rows()
+    }
+
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.to_bytes())
+    }
+
+    #[staticmethod]
+    fn from_bytes(bytes: &[u8]) -> PyResult<Stats> {
+        MixtureStats::from_bytes(bytes)
+            .map(|inner| Stats { inner })
+            .map_err(to_py)
+    }
+
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+        let load = py.get_type::<Stats>().getattr("from_bytes")?;
+        Ok((load, (self.to_bytes(py),)))
     }
 }
 
@@ -480,7 +576,7 @@ pub(crate) fn covariances_of(kind: CovarianceType, values: Vec<f64>) -> Covarian
 #[pyfunction]
 #[pyo3(signature = (x, n_components, covariance_type, tol, reg_covar, max_iter, n_init, init,
     seed, weights_init=None, means_init=None, covariances_init=None, init_model=None,
-    callback=None, sample_weight=None))]
+    callback=None, sample_weight=None, restart=0))]
 #[allow(clippy::too_many_arguments)]
 fn fit_mixture<'py>(
     py: Python<'py>,
@@ -499,6 +595,7 @@ fn fit_mixture<'py>(
     init_model: Option<PyRef<'py, Mixture>>,
     callback: Option<Py<PyAny>>,
     sample_weight: Option<PyReadonlyArray1<'py, f64>>,
+    restart: usize,
 ) -> PyResult<(Mixture, Option<Bound<'py, PyDict>>)> {
     let kind = self::covariance_type(covariance_type)?;
     let mut builder = mixture_builder(
@@ -525,7 +622,8 @@ fn fit_mixture<'py>(
     }
     let data = weighted(view(&x)?, sample_weight.as_ref())?;
     if max_iter == 0 {
-        let start = detached(py, || builder.start(data))?;
+        // The start of restart `restart` (of a fit elsewhere, on this sample).
+        let start = detached(py, || builder.start_of_restart(data, restart))?;
         return Ok((Mixture { inner: start }, None));
     }
     let fit = fit_watched(py, callback, |relay| builder.fit_with_monitor(data, relay))?;
@@ -733,6 +831,7 @@ fn version() -> &'static str {
 #[pymodule]
 fn _emkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Mixture>()?;
+    m.add_class::<Stats>()?;
     m.add_function(wrap_pyfunction!(fit_mixture, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;

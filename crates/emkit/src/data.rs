@@ -209,6 +209,10 @@ pub(crate) struct RowBlocks<'a> {
     pub total: f64,
     /// Rows per block, at least 1.
     pub rows: usize,
+    /// Index of the first row in the whole data set (0 unless these rows are
+    /// one part of data spread over many processes): what blocks report as
+    /// their rows' indices.
+    pub offset: usize,
 }
 
 /// One block of [`RowBlocks`]: its first row's index, its rows and their weights.
@@ -228,6 +232,7 @@ impl<'a> RowBlocks<'a> {
             weights: w.weights,
             total: w.total,
             rows,
+            offset: 0,
         }
     }
 
@@ -240,7 +245,7 @@ impl<'a> RowBlocks<'a> {
         let start = i * self.rows;
         let end = (start + self.rows).min(self.data.n_rows());
         RowBlock {
-            start,
+            start: self.offset + start,
             rows: self.data.rows(start, end),
             weights: self.weights.map(|w| &w[start..end]),
         }

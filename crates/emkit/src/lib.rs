@@ -80,7 +80,7 @@ pub use error::{Error, Result};
 pub use init::Init;
 pub use memory::MemoryLimit;
 pub use mixture::stream::{for_each_piece, SourceRows};
-pub use mixture::{GaussianMixture, GaussianMixtureBuilder, MixtureFit};
+pub use mixture::{GaussianMixture, GaussianMixtureBuilder, MixtureFit, MixtureStats};
 
 /// Entry points for the benchmarks in `benches/`; not a stable API.
 #[doc(hidden)]

@@ -273,9 +273,20 @@ impl GaussianMixtureBuilder {
     /// The parameters restart 0 of a fit on `data` would start from, before any
     /// EM iteration (scikit-learn's `max_iter=0` returns these).
     pub fn start<'a>(&self, data: impl Into<Weighted<'a>>) -> Result<GaussianMixture> {
+        self.start_of_restart(data, 0)
+    }
+
+    /// The parameters restart `restart` of a fit on `data` would start from
+    /// (a fit over data spread across processes starts each restart from
+    /// these, computed on a sample).
+    pub fn start_of_restart<'a>(
+        &self,
+        data: impl Into<Weighted<'a>>,
+        restart: usize,
+    ) -> Result<GaussianMixture> {
         let data = data.into();
         self.validate(data)?;
-        let seed = em::restart_seed(self.em.seed, 0);
+        let seed = em::restart_seed(self.em.seed, restart);
         Ok(self.initial_model(data, seed)?.model)
     }
 

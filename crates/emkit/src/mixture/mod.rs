@@ -6,10 +6,12 @@
 //! ([`CovarianceType`]) and the precision Cholesky factors derived from them.
 
 mod builder;
+pub mod distributed;
 pub(crate) mod em;
 pub mod stream;
 
 pub use builder::{GaussianMixtureBuilder, MixtureFit};
+pub use distributed::MixtureStats;
 pub(crate) use em::MixtureEm;
 
 use rand::Rng;

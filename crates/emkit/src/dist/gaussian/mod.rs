@@ -30,7 +30,7 @@ pub use prior::CovarianceCentre;
 pub(crate) use prior::{covariances_with_prior, GaussianPrior};
 pub(crate) use stats::{
     factor_scratch, maximize_into, repair_with_pooled, update_components, ComponentStats,
-    MixturePrior, Update,
+    MixturePrior, Update, WorstRows,
 };
 
 use crate::linalg::lanes::Lane;

@@ -86,6 +86,11 @@ impl WorstRows {
         self.len = (self.len + 1).min(cap);
     }
 
+    /// The keys and rows in use, worst first.
+    pub(crate) fn used(&self) -> (&[(f64, usize)], &[f64]) {
+        (&self.keys[..self.len], &self.values[..self.len * self.d])
+    }
+
     /// The `i`-th worst row.
     pub(crate) fn row(&self, i: usize) -> Option<&[f64]> {
         (i < self.len).then(|| &self.values[i * self.d..(i + 1) * self.d])
