@@ -28,7 +28,7 @@ import json, sys
 for line in sys.stdin:
     if line.startswith("{"):
         d = json.loads(line)
-        print(f"streamed={d[\"streamed\"]} log_likelihood={d[\"log_likelihood\"]!r} fit {d[\"seconds\"]:.3f} s", end="; ")
+        print("streamed=%s log_likelihood=%r fit %.3f s" % (d["streamed"], d["log_likelihood"], d["seconds"]), end="; ")
     else:
         print(line.strip())'
 done
@@ -45,7 +45,7 @@ import json, sys
 for line in sys.stdin:
     if line.startswith("{"):
         d = json.loads(line)
-        print(f"parquet streamed={d[\"streamed\"]} log_likelihood={d[\"log_likelihood\"]!r} fit {d[\"seconds\"]:.3f} s", end="; ")
+        print("parquet streamed=%s log_likelihood=%r fit %.3f s" % (d["streamed"], d["log_likelihood"], d["seconds"]), end="; ")
     else:
         print(line.strip())'
 done
