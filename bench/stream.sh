@@ -18,19 +18,24 @@ mkdir -p "$dir"
 [ -f "$dir/big.npy" ] || "$venv/bin/python" bench/make_big_npy.py "$rows" "$dir/big.npy"
 "$venv/bin/python" bench/make_big_npy.py 200000 "$dir/small.npy"
 "$emkit" fit "$dir/small.npy" -k 8 --max-iter 1 -q -o "$dir/start.json"
-# The file is read once first, so that every run finds it in the page cache.
-cat "$dir/big.npy" > /dev/null
-for mode in --stream "" --stream ""; do
-    /usr/bin/time -f "peak RSS %M KB, wall %e s" "$emkit" fit "$dir/big.npy" -k 8 \
-        --init-model "$dir/start.json" --max-iter 6 --tol 0 --json -q $mode 2>&1 |
+# One fit of FILE from the start, 6 iterations, with MODE (--stream or
+# nothing): peak RSS, wall time, and the fit's own summary.
+fit_once() {
+    /usr/bin/time -f "peak RSS %M KB, wall %e s" "$emkit" fit "$1" -k 8 \
+        --init-model "$dir/start.json" --max-iter 6 --tol 0 --json -q $2 2>&1 |
         "$venv/bin/python" -c '
 import json, sys
 for line in sys.stdin:
     if line.startswith("{"):
         d = json.loads(line)
-        print("streamed=%s log_likelihood=%r fit %.3f s" % (d["streamed"], d["log_likelihood"], d["seconds"]), end="; ")
+        print("%s streamed=%s log_likelihood=%r fit %.3f s" % (sys.argv[1], d["streamed"], d["log_likelihood"], d["seconds"]), end="; ")
     else:
-        print(line.strip())'
+        print(line.strip())' "$(basename "$1")"
+}
+# The file is read once first, so that every run finds it in the page cache.
+cat "$dir/big.npy" > /dev/null
+for mode in --stream "" --stream ""; do
+    fit_once "$dir/big.npy" "$mode"
 done
 # The same rows as Parquet (row groups of a million rows, Snappy): streamed
 # (decoded page by page on every pass) and in memory; the log-likelihood is
@@ -38,14 +43,5 @@ done
 [ -f "$dir/big.parquet" ] || "$venv/bin/python" bench/npy_to_parquet.py "$dir/big.npy" "$dir/big.parquet"
 cat "$dir/big.parquet" > /dev/null
 for mode in --stream "" --stream; do
-    /usr/bin/time -f "peak RSS %M KB, wall %e s" "$emkit" fit "$dir/big.parquet" -k 8 \
-        --init-model "$dir/start.json" --max-iter 6 --tol 0 --json -q $mode 2>&1 |
-        "$venv/bin/python" -c '
-import json, sys
-for line in sys.stdin:
-    if line.startswith("{"):
-        d = json.loads(line)
-        print("parquet streamed=%s log_likelihood=%r fit %.3f s" % (d["streamed"], d["log_likelihood"], d["seconds"]), end="; ")
-    else:
-        print(line.strip())'
+    fit_once "$dir/big.parquet" "$mode"
 done

@@ -24,7 +24,7 @@ if ! $only_python; then
 fi
 
 venv="${EMKIT_TEST_VENV:-target/test-venv}"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import maturin, sklearn, hmmlearn, pytest, pandas, dask.array, dask.dataframe, distributed" 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import maturin, sklearn, hmmlearn, pytest, pandas, dask.array, dask.dataframe, distributed, pyspark" 2>/dev/null; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r python/requirements-test.txt
 fi

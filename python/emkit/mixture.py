@@ -168,13 +168,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"but got n_components = {self.n_components}, n_samples = {n}"
             )
         inits = self._checked_inits(d)
-        warm = self.warm_start and hasattr(self, "converged_")
-        init_model = self._model() if warm else None
-        if warm and init_model.n_features != d:
-            raise ValueError(
-                f"X has {d} features, but the model being warm-started has "
-                f"{init_model.n_features}; fit it again with warm_start=False"
-            )
+        init_model = self._warm_model(d)
+        warm = init_model is not None
         progress = _Progress(self) if self.verbose else None
         model, report = _emkit.fit_mixture(
             X,
@@ -201,19 +196,26 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         return model, X
 
+    def _warm_model(self, d):
+        """The model a warm start continues (None without one), checked
+        against the data's `d` features."""
+        if not (self.warm_start and hasattr(self, "converged_")):
+            return None
+        model = self._model()
+        if model.n_features != d:
+            raise ValueError(
+                f"X has {d} features, but the model being warm-started has "
+                f"{model.n_features}; fit it again with warm_start=False"
+            )
+        return model
+
     def _fit_dask(self, X, sample_weight):
         """Fits on a Dask array or DataFrame on the active scheduler (see
         ``emkit._dask``); returns the model and X as a dask array."""
         X = _dask.as_dask_rows(X)
         d = int(X.shape[1])
         inits = self._checked_inits(d)
-        warm = self.warm_start and hasattr(self, "converged_")
-        warm_model = self._model() if warm else None
-        if warm and warm_model.n_features != d:
-            raise ValueError(
-                f"X has {d} features, but the model being warm-started has "
-                f"{warm_model.n_features}; fit it again with warm_start=False"
-            )
+        warm_model = self._warm_model(d)
         for attr in ("feature_names_in_",):
             if hasattr(self, attr):
                 delattr(self, attr)

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::{data, json_of, run, s};
+use common::{data, json_of, model_of, run, s};
 
 /// A Parquet fixture written by pyarrow (crates/emkit/tests/parquet/make.py).
 fn fixture(name: &str) -> PathBuf {
@@ -17,13 +17,6 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The model part of a model file (the fit summary holds times and flags).
-fn model_of(path: &Path) -> serde_json::Value {
-    let mut v: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
-    v.as_object_mut().unwrap().remove("fit");
-    v
-}
 
 fn ok(args: &[&str]) -> common::Run {
     let r = run(args);

@@ -9,7 +9,7 @@ use std::path::Path;
 
 mod common;
 
-use common::{data, json_of, run, s};
+use common::{data, json_of, model_of, run, s};
 
 /// Iris's rows as a 2-D `<f8` `.npy` (C order), and the same values as CSV.
 fn iris_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
@@ -41,14 +41,6 @@ fn write_npy(path: &Path, rows: &[Vec<f64>]) {
     fs::write(path, out).unwrap();
 }
 
-/// The model part of a model file: everything but the fit summary, which
-/// holds the time taken and whether the data was streamed.
-fn model_of(path: &Path) -> serde_json::Value {
-    let mut v: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
-    v.as_object_mut().unwrap().remove("fit");
-    v
-}
 
 fn fit(args: &[&str]) -> serde_json::Value {
     let r = run(args);

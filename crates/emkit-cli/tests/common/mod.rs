@@ -52,3 +52,11 @@ pub fn json_of(r: &Run) -> Value {
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// The model part of a model file: everything but the fit summary, which
+/// holds the time taken and whether the data was streamed.
+pub fn model_of(path: &Path) -> Value {
+    let mut v: Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    v.as_object_mut().unwrap().remove("fit");
+    v
+}
