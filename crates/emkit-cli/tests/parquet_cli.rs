@@ -17,7 +17,6 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-
 fn ok(args: &[&str]) -> common::Run {
     let r = run(args);
     assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);

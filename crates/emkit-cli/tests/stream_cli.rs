@@ -41,7 +41,6 @@ fn write_npy(path: &Path, rows: &[Vec<f64>]) {
     fs::write(path, out).unwrap();
 }
 
-
 fn fit(args: &[&str]) -> serde_json::Value {
     let r = run(args);
     assert_eq!(r.code, 0, "{}", r.stderr);
