@@ -31,6 +31,7 @@ Not here yet: ``verbose`` progress (use Dask's dashboard).
 import numpy as np
 
 from . import _emkit
+from ._distributed import best_of, plain, tree
 
 #: The most rows the initialisation reads.
 SAMPLE_ROWS = 1 << 17
@@ -66,34 +67,14 @@ def as_dask_rows(X, name="X"):
     return X
 
 
-def _plain(a):
-    """`a` as an aligned C-contiguous float64 array: what a worker receives
-    may lie unaligned in a network buffer, which the library cannot read in
-    place (such a block is copied once)."""
-    return np.require(a, np.float64, ["C_CONTIGUOUS", "ALIGNED"])
-
-
 def _part_stats(model, block, weights, offset):
     if weights is not None:
-        weights = _plain(np.ravel(weights))
-    return model.expectation(_plain(block), weights, int(offset))
+        weights = plain(np.ravel(weights))
+    return model.expectation(plain(block), weights, int(offset))
 
 
 def _merge(a, b):
     return a.merged(b)
-
-
-def _tree(parts):
-    """Merges delayed statistics pairwise, neighbours first, in partition order."""
-    import dask
-
-    merge = dask.delayed(_merge, pure=True)
-    while len(parts) > 1:
-        nxt = [merge(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
-        if len(parts) % 2:
-            nxt.append(parts[-1])
-        parts = nxt
-    return parts[0]
 
 
 class _Parts:
@@ -132,7 +113,7 @@ class _Parts:
         parts = [
             part(model, b, w, int(o)) for b, w, o in zip(self.blocks, self.weights, self.offsets)
         ]
-        (merged,) = self._dask.compute(_tree(parts))
+        (merged,) = self._dask.compute(tree(parts, self._dask.delayed(_merge, pure=True)))
         return merged
 
     def sample(self, seed):
@@ -153,10 +134,10 @@ class _Parts:
             rows.append(take(b, idx))
             weights.append(None if w is None else take(w, idx))
         rows, weights = self._dask.compute(rows, weights)
-        x = _plain(np.concatenate(rows))
+        x = plain(np.concatenate(rows))
         if all(w is None for w in weights):
             return x, None
-        return x, _plain(np.concatenate(weights).ravel())
+        return x, plain(np.concatenate(weights).ravel())
 
 
 def fit(est, X, sample_weight, init_kwargs, warm_model, init_name, seed):
@@ -169,18 +150,13 @@ def fit(est, X, sample_weight, init_kwargs, warm_model, init_name, seed):
             "Expected n_samples >= n_components "
             f"but got n_components = {k}, n_samples = {parts.n}"
         )
-    n_init = 1 if warm_model is not None else int(est.n_init)
-    best = None
-    first_error = None
-    sample = None
-    for restart in range(n_init):
+    def starts():
         if warm_model is not None:
-            model = warm_model
-        else:
-            if sample is None:
-                sample = parts.sample(seed)
-            x, w = sample
-            model, _ = _emkit.fit_mixture(
+            yield warm_model
+            return
+        x, w = parts.sample(seed)
+        for restart in range(int(est.n_init)):
+            yield _emkit.fit_mixture(
                 x,
                 k,
                 est.covariance_type,
@@ -193,56 +169,18 @@ def fit(est, X, sample_weight, init_kwargs, warm_model, init_name, seed):
                 **init_kwargs,
                 sample_weight=w,
                 restart=restart,
-            )
-        try:
-            model, report = _run(parts, model, est)
-        except ValueError as e:
-            first_error = first_error or e
-            continue
-        if best is None or report["log_likelihood"] > best[1]["log_likelihood"]:
-            best = (model, report, restart)
-    if best is None:
-        raise first_error
-    model, report, restart = best
-    report["best_init"] = restart
+            )[0]
+
+    model, report = best_of(
+        starts(),
+        parts.stats,
+        float(est.tol),
+        float(est.reg_covar),
+        int(est.max_iter),
+        "set reg_covar > 0 or reduce n_components",
+    )
     report["n_samples"] = parts.n
     return model, report, parts
-
-
-def _run(parts, model, est):
-    """One restart of EM from `model`, the driver's loop."""
-    tol, reg, max_iter = float(est.tol), float(est.reg_covar), int(est.max_iter)
-    bounds, reseeded = [], []
-    previous = None
-    converged = False
-    total = None
-    for iteration in range(1, max_iter + 1):
-        stats = parts.stats(model)
-        total = stats.total_weight
-        mean = stats.log_likelihood / total
-        if not np.isfinite(mean):
-            raise ValueError(
-                f"the log-likelihood is not finite at iteration {iteration}; the model "
-                "collapsed onto single points: set reg_covar > 0 or reduce n_components"
-            )
-        bounds.append(mean)
-        model, fresh = model.maximization(stats, reg)
-        reseeded.extend((iteration, int(c)) for c in fresh)
-        if previous is not None and abs(mean - previous) < tol and not fresh:
-            converged = True
-            break
-        previous = mean
-    stats = parts.stats(model)
-    ll = stats.log_likelihood
-    return model, {
-        "converged": converged,
-        "n_iter": len(bounds),
-        "lower_bounds": bounds,
-        "stop_reason": "converged" if converged else "max_iter",
-        "reseeded": reseeded,
-        "log_likelihood": ll,
-        "total_weight": stats.total_weight if total is None else total,
-    }
 
 
 def map_rows(model, X, method, k=None):
@@ -250,7 +188,7 @@ def map_rows(model, X, method, k=None):
     X = as_dask_rows(X)
 
     def apply(block):
-        block = _plain(block)
+        block = plain(block)
         out = getattr(model, method)(block)
         if method == "predict_proba":
             return out.reshape(block.shape[0], k)

@@ -46,12 +46,12 @@ k-means on the driver costs less than one pass up to millions of rows).
 import json
 import secrets
 import socket
-import time
 
 import numpy as np
 
-from . import _dask, _emkit
+from . import _emkit
 from ._common import seed_from
+from ._distributed import best_of, plain, tree
 
 #: The most rows the initialisation gathers on the driver.
 SAMPLE_ROWS = 1 << 17
@@ -69,7 +69,7 @@ def _features(rows, col, weight_col):
             ws.append(float(r[weight_col]))
     if not xs:
         return None, None
-    x = np.require(np.vstack(xs), np.float64, ["C_CONTIGUOUS", "ALIGNED"])
+    x = plain(np.vstack(xs))
     w = None if weight_col is None else np.asarray(ws, dtype=np.float64)
     return x, w
 
@@ -85,64 +85,12 @@ def _joined(items):
 
 
 def _tree_merge(stats):
-    """Merges statistics pairwise, neighbours first, in the order given (the
-    Dask path's order)."""
-    while len(stats) > 1:
-        nxt = [stats[i].merged(stats[i + 1]) for i in range(0, len(stats) - 1, 2)]
-        if len(stats) % 2:
-            nxt.append(stats[-1])
-        stats = nxt
-    return stats[0]
-
-
-def _em(model, stats_of, tol, reg, max_iter):
-    """One restart of EM from `model` (the in-memory driver's loop); `stats_of`
-    gives the merged statistics of every row under a model."""
-    bounds, reseeded, previous, converged = [], [], None, False
-    began = time.perf_counter()
-    for iteration in range(1, max_iter + 1):
-        stats = stats_of(model)
-        mean = stats.log_likelihood / stats.total_weight
-        if not np.isfinite(mean):
-            raise ValueError(
-                f"the log-likelihood is not finite at iteration {iteration}; the model "
-                "collapsed onto single points: set regCovar > 0 or reduce k"
-            )
-        bounds.append(mean)
-        model, fresh = model.maximization(stats, reg)
-        reseeded.extend((iteration, int(c)) for c in fresh)
-        if previous is not None and abs(mean - previous) < tol and not fresh:
-            converged = True
-            break
-        previous = mean
-    final = stats_of(model)
-    return model, {
-        "em_seconds": time.perf_counter() - began,
-        "converged": converged,
-        "n_iter": len(bounds),
-        "lower_bounds": bounds,
-        "stop_reason": "converged" if converged else "max_iter",
-        "reseeded": reseeded,
-        "log_likelihood": final.log_likelihood,
-        "total_weight": final.total_weight,
-    }
+    """Merges statistics in the Dask path's fixed order."""
+    return tree(stats, lambda a, b: a.merged(b))
 
 
 def _best_of(starts, stats_of, tol, reg, max_iter):
-    """Runs every start; the best by final log-likelihood (the first on ties)."""
-    best, first_error = None, None
-    for restart, start in enumerate(starts):
-        try:
-            model, report = _em(start, stats_of, tol, reg, max_iter)
-        except ValueError as e:
-            first_error = first_error or e
-            continue
-        if best is None or report["log_likelihood"] > best[1]["log_likelihood"]:
-            report["best_init"] = restart
-            best = (model, report)
-    if best is None:
-        raise first_error
-    return best
+    return best_of(starts, stats_of, tol, reg, max_iter, "set regCovar > 0 or reduce k")
 
 
 class _Params:
@@ -266,10 +214,10 @@ class GaussianMixture(_Params):
                     yield i, x[idx], None if w is None else w[idx]
 
         parts = sorted(blocks.mapPartitionsWithIndex(take).collect(), key=lambda t: t[0])
-        x = _dask._plain(np.vstack([t[1] for t in parts]))
+        x = plain(np.vstack([t[1] for t in parts]))
         w = None
         if p["weightCol"]:
-            w = _dask._plain(np.concatenate([t[2] for t in parts]))
+            w = plain(np.concatenate([t[2] for t in parts]))
         starts = []
         for restart in range(int(p["nInit"])):
             model, _ = _emkit.fit_mixture(
