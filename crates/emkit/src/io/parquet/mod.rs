@@ -19,181 +19,27 @@
 //!
 //! Problems are reported as [`Error::Parquet`]; I/O errors as [`Error::Io`].
 
-use std::fs::File;
-use std::io::Read;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+mod file;
+mod types;
 
-use parquet::basic::{Compression, ConvertedType, LogicalType, Type as Physical};
+use std::path::Path;
+use std::sync::Mutex;
+
+use parquet::basic::Compression;
 use parquet::column::reader::{get_typed_column_reader, ColumnReaderImpl};
 use parquet::data_type::{
     BoolType, DataType, DoubleType, FixedLenByteArrayType, FloatType, Int32Type, Int64Type,
 };
-use parquet::errors::ParquetError;
-use parquet::file::reader::{ChunkReader, FileReader, Length};
+use parquet::file::reader::FileReader;
 use parquet::file::serialized_reader::SerializedFileReader;
-use parquet::schema::types::{ColumnDescPtr, ColumnDescriptor};
+use parquet::schema::types::ColumnDescPtr;
 
+use self::file::{from_parquet, open_reader, problem, Shared};
+use self::types::{half_to_f64, kind_of, Kind};
 use super::data::Table;
-use super::source::{read_at, RowSource};
+use super::source::RowSource;
 use crate::data::Matrix;
 use crate::error::{Error, Result};
-
-fn problem(text: impl Into<String>) -> Error {
-    Error::Parquet {
-        problem: text.into(),
-    }
-}
-
-/// A Parquet error in our words: I/O stays I/O, the rest names the fix.
-fn from_parquet(e: ParquetError) -> Error {
-    match e {
-        ParquetError::External(inner) => match inner.downcast::<std::io::Error>() {
-            Ok(io) => Error::Io(*io),
-            Err(other) => problem(other.to_string()),
-        },
-        other => {
-            let text = other.to_string();
-            let text = text.strip_prefix("Parquet error: ").unwrap_or(&text);
-            problem(format!("{text}; the file may be damaged: write it again"))
-        }
-    }
-}
-
-/// The file read by positional reads, so cursors on several threads never
-/// share a file position (`File`'s own reader clones share one).
-struct PreadFile {
-    file: File,
-    len: u64,
-}
-
-impl Length for PreadFile {
-    fn len(&self) -> u64 {
-        self.len
-    }
-}
-
-/// A reader from a position of a [`PreadFile`], moving only its own offset.
-struct At {
-    file: Arc<PreadFile>,
-    offset: u64,
-}
-
-impl Read for At {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let left = self.file.len.saturating_sub(self.offset);
-        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let got = read_at(&self.file.file, &mut buf[..want], self.offset)?;
-        self.offset += got as u64;
-        Ok(got)
-    }
-}
-
-/// [`ChunkReader`] for a shared [`PreadFile`].
-struct Shared(Arc<PreadFile>);
-
-impl Length for Shared {
-    fn len(&self) -> u64 {
-        self.0.len
-    }
-}
-
-impl ChunkReader for Shared {
-    type T = std::io::BufReader<At>;
-
-    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
-        Ok(std::io::BufReader::with_capacity(
-            16 * 1024,
-            At {
-                file: Arc::clone(&self.0),
-                offset: start,
-            },
-        ))
-    }
-
-    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
-        let end = start.checked_add(length as u64);
-        if end.is_none_or(|e| e > self.0.len) {
-            return Err(ParquetError::EOF(format!(
-                "{length} bytes at byte {start} run past the end of the file ({} bytes): the \
-                 file is truncated or changed while it was read",
-                self.0.len
-            )));
-        }
-        let mut buf = vec![0u8; length];
-        super::source::read_exact_at(&self.0.file, &mut buf, start)
-            .map_err(|e| ParquetError::External(Box::new(e)))?;
-        Ok(buf.into())
-    }
-}
-
-/// How a column's stored values become `f64`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Kind {
-    Bool,
-    I32,
-    U32,
-    I64,
-    U64,
-    F16,
-    F32,
-    F64,
-}
-
-/// The kind of a leaf column, or why it is not a number.
-fn kind_of(c: &ColumnDescriptor) -> std::result::Result<Kind, String> {
-    if c.path().parts().len() > 1 || c.max_rep_level() > 0 {
-        return Err("a nested column (list, map or struct)".into());
-    }
-    let physical = c.physical_type();
-    let unsigned = match c.logical_type_ref() {
-        Some(LogicalType::Integer(int)) => !int.is_signed,
-        Some(LogicalType::Float16) if physical == Physical::FIXED_LEN_BYTE_ARRAY => {
-            return if c.type_length() == 2 {
-                Ok(Kind::F16)
-            } else {
-                Err("a float16 column whose values are not 2 bytes long".into())
-            };
-        }
-        Some(LogicalType::Unknown) | None => match c.converted_type() {
-            ConvertedType::NONE => false,
-            ConvertedType::UINT_8
-            | ConvertedType::UINT_16
-            | ConvertedType::UINT_32
-            | ConvertedType::UINT_64 => true,
-            ConvertedType::INT_8
-            | ConvertedType::INT_16
-            | ConvertedType::INT_32
-            | ConvertedType::INT_64 => false,
-            other => return Err(format!("a {other} column")),
-        },
-        Some(other) => return Err(format!("a {} column", logical_name(other))),
-    };
-    match (physical, unsigned) {
-        (Physical::BOOLEAN, _) => Ok(Kind::Bool),
-        (Physical::INT32, false) => Ok(Kind::I32),
-        (Physical::INT32, true) => Ok(Kind::U32),
-        (Physical::INT64, false) => Ok(Kind::I64),
-        (Physical::INT64, true) => Ok(Kind::U64),
-        (Physical::FLOAT, _) => Ok(Kind::F32),
-        (Physical::DOUBLE, _) => Ok(Kind::F64),
-        (Physical::BYTE_ARRAY, _) => Err("a text or binary column".into()),
-        (other, _) => Err(format!("a {other} column")),
-    }
-}
-
-fn logical_name(t: &LogicalType) -> &'static str {
-    match t {
-        LogicalType::String | LogicalType::Enum | LogicalType::Json => "text",
-        LogicalType::Date => "date",
-        LogicalType::Time(_) => "time-of-day",
-        LogicalType::Timestamp(_) => "timestamp",
-        LogicalType::Decimal(_) => "decimal",
-        LogicalType::Uuid => "UUID",
-        LogicalType::List | LogicalType::Map => "nested",
-        _ => "non-numeric",
-    }
-}
 
 /// One column being read.
 #[derive(Debug)]
@@ -567,19 +413,6 @@ fn read_some<'b, T: DataType, F: Fn(&T::T) -> f64>(
     })
 }
 
-/// An IEEE 754 half-precision value as `f64`.
-fn half_to_f64(bits: u16) -> f64 {
-    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let exp = i32::from((bits >> 10) & 0x1f);
-    let frac = f64::from(bits & 0x3ff);
-    match exp {
-        0 => sign * frac * 2f64.powi(-24),
-        31 if frac == 0.0 => sign * f64::INFINITY,
-        31 => f64::NAN,
-        _ => sign * (1.0 + frac / 1024.0) * 2f64.powi(exp - 15),
-    }
-}
-
 fn list(names: &[&str]) -> String {
     let shown: Vec<String> = names.iter().take(20).map(|n| format!("{n:?}")).collect();
     let more = if names.len() > 20 {
@@ -653,32 +486,6 @@ pub fn describe(path: &Path) -> Result<(Vec<String>, usize)> {
         .map(|g| usize::try_from(g.num_rows()).unwrap_or(0))
         .fold(0usize, usize::saturating_add);
     Ok((names, rows))
-}
-
-fn open_reader(path: &Path) -> Result<SerializedFileReader<Shared>> {
-    let file = File::open(path)?;
-    let len = file.metadata()?.len();
-    let mut head = [0u8; 4];
-    let mut tail = [0u8; 4];
-    let marked = len >= 12
-        && super::source::read_exact_at(&file, &mut head, 0).is_ok()
-        && super::source::read_exact_at(&file, &mut tail, len - 4).is_ok()
-        && &head == b"PAR1"
-        && (&tail == b"PAR1" || &tail == b"PARE");
-    if !marked {
-        return Err(problem(
-            "it does not begin and end with the Parquet mark PAR1, so it is not a Parquet file \
-             (or it is cut short); give a Parquet file, or name a CSV or .npy file by its own \
-             extension",
-        ));
-    }
-    if &tail == b"PARE" {
-        return Err(problem(
-            "its footer is encrypted, which emkit does not read; write it without encryption",
-        ));
-    }
-    let shared = Shared(Arc::new(PreadFile { file, len }));
-    SerializedFileReader::new(shared).map_err(from_parquet)
 }
 
 /// Reads the Parquet file at `path` into a table: the columns named by
