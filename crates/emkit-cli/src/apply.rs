@@ -213,51 +213,6 @@ fn open_streamed(
     )
 }
 
-/// Writes one CSV line per row of a streamed input, a piece at a time:
-/// `line(piece, row_in_piece, cells)` fills a row's cells from what
-/// `compute(piece)` returned for its piece.
-fn write_streamed<T>(
-    data: &stream::Streamed,
-    name: &str,
-    output: Option<&Path>,
-    header: &[String],
-    compute: impl Fn(emkit::DataRef<'_>) -> emkit::Result<T>,
-    line: impl Fn(&T, usize, &mut Vec<String>),
-) -> Result<()> {
-    let mut failure: Option<emkit::Error> = None;
-    let written = write_output(output, |out| {
-        csv_line(out, header)?;
-        let mut cells = Vec::new();
-        let mut io_error = None;
-        let result = emkit::for_each_piece(&*data.rows, |_, piece| {
-            let values = compute(piece)?;
-            for r in 0..piece.n_rows() {
-                cells.clear();
-                line(&values, r, &mut cells);
-                if let Err(e) = csv_line(out, &cells) {
-                    io_error = Some(e);
-                    return Err(emkit::Error::Interrupted {
-                        restart: 0,
-                        iteration: 0,
-                    });
-                }
-            }
-            Ok(())
-        });
-        if let Some(e) = io_error {
-            return Err(e);
-        }
-        result.map_err(|e| {
-            failure = Some(e);
-            std::io::Error::other("stopped")
-        })
-    });
-    match failure {
-        Some(e) => Err(read_error(name, e)),
-        None => written,
-    }
-}
-
 fn predict_streamed(args: &PredictArgs, file: &MixtureFile) -> Result<()> {
     let data = open_streamed(
         &args.data,
@@ -271,8 +226,8 @@ fn predict_streamed(args: &PredictArgs, file: &MixtureFile) -> Result<()> {
     if args.proba {
         header.extend((0..k).map(|j| format!("proba_{j}")));
     }
-    write_streamed(
-        &data,
+    stream::write_rows(
+        &*data.rows,
         &display_name(&args.data),
         args.output.as_deref(),
         &header,
@@ -285,7 +240,7 @@ fn predict_streamed(args: &PredictArgs, file: &MixtureFile) -> Result<()> {
             };
             Ok((labels, proba))
         },
-        |(labels, proba), r, cells| {
+        |(labels, proba), _, r, cells| {
             cells.push(labels[r].to_string());
             if let Some(p) = proba {
                 cells.extend(p.row(r).iter().map(|&v| fmt_f64(v)));
@@ -304,13 +259,13 @@ fn score_streamed(args: &ScoreArgs, file: &MixtureFile) -> Result<()> {
     let model = &file.model;
     let name = display_name(&args.data);
     if args.per_sample {
-        return write_streamed(
-            &data,
+        return stream::write_rows(
+            &*data.rows,
             &name,
             args.output.as_deref(),
             &["log_likelihood".into()],
             |piece| model.score_samples(piece),
-            |scores, r, cells| cells.push(fmt_f64(scores[r])),
+            |scores, _, r, cells| cells.push(fmt_f64(scores[r])),
         );
     }
     let mean = model

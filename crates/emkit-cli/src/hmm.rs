@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use emkit::hmm::{
     AnyHmm, CategoricalHmm, Emission, GaussianHmm, GmmHmm, HmmBuilder, HmmFit, Initialise, Learn,
-    Sequences,
+    Sequences, SourceSequences,
 };
 use emkit::io::HmmFile;
 use emkit::{CovarianceType, Monitor};
@@ -16,12 +16,13 @@ use serde_json::{json, Value};
 
 use crate::common::{
     check_paths, check_tol_and_reg_covar, csv_line, display_name, fit_error, fmt_f64, input_error,
-    parse_covariance, parse_positive, print_line, read_data_for_features, write_atomic,
+    parse_covariance, parse_positive, print_line, read_data_for_features, read_error, write_atomic,
     write_output, write_trace,
 };
 use crate::fit::{stop_name, stop_text};
 use crate::progress::{FitProgress, Verbosity};
-use crate::weights::WeightArgs;
+use crate::stream::{self, StreamArgs};
+use crate::weights::{read_weights_file, WeightArgs};
 
 #[derive(Args, Debug)]
 pub struct HmmArgs {
@@ -111,6 +112,10 @@ struct FitArgs {
     /// sequence of weight 2 counts as that sequence given twice.
     #[command(flatten)]
     weights: WeightArgs,
+    /// Read each sequence from disk when a pass reaches it, holding one
+    /// sequence per thread instead of the data.
+    #[command(flatten)]
+    stream: StreamArgs,
     /// Save the fitted model here (JSON).
     #[arg(short = 'o', long = "output", value_name = "MODEL.json")]
     output: Option<PathBuf>,
@@ -153,6 +158,10 @@ struct DecodeArgs {
     /// Write here instead of standard output.
     #[arg(short = 'o', long = "output", value_name = "OUT.csv")]
     output: Option<PathBuf>,
+    /// Read and decode a batch of whole sequences at a time, writing as it
+    /// goes, instead of holding the data.
+    #[command(flatten)]
+    stream: StreamArgs,
 }
 
 #[derive(Args, Debug)]
@@ -172,6 +181,10 @@ struct ScoreArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// Read and score a batch of whole sequences at a time instead of
+    /// holding the data.
+    #[command(flatten)]
+    stream: StreamArgs,
 }
 
 #[derive(Args, Debug)]
@@ -244,20 +257,52 @@ fn sequence_weights(
     (0..seqs.len())
         .map(|i| {
             let (start, rows) = seqs.sequence(i);
-            let w = weights[start];
-            match (start..start + rows.n_rows()).find(|&r| weights[r] != w) {
-                None => Ok(w),
-                Some(r) => Err(input_error(format!(
-                    "{name}: {} holds {w} on data row {} but {} on row {} of the same \
-                     sequence ({i}, 0-based); a sequence has one weight",
-                    args.source().unwrap_or_default(),
-                    start + 1,
-                    weights[r],
-                    r + 1
-                ))),
-            }
+            constant_weight(args, i, start, &weights[start..start + rows.n_rows()], name)
         })
         .collect()
+}
+
+/// The per-row `--weight-column` of a streamed fit as one weight per
+/// sequence, read a sequence at a time.
+fn streamed_sequence_weights(
+    args: &WeightArgs,
+    rows: &dyn emkit::io::RowSource,
+    lengths: &[usize],
+    name: &str,
+) -> Result<Vec<f64>> {
+    let mut values = Vec::new();
+    let mut start = 0;
+    let mut weights = Vec::with_capacity(lengths.len());
+    for (i, &len) in lengths.iter().enumerate() {
+        rows.read_rows(start, len, &mut values)
+            .map_err(|e| read_error(name, e))?;
+        weights.push(constant_weight(args, i, start, &values, name)?);
+        start += len;
+    }
+    Ok(weights)
+}
+
+/// The weight of sequence `i`, whose rows (from data row `start`, 0-based)
+/// have the weights `values`: all the same.
+fn constant_weight(
+    args: &WeightArgs,
+    i: usize,
+    start: usize,
+    values: &[f64],
+    name: &str,
+) -> Result<f64> {
+    let w = values[0];
+    match values.iter().position(|&v| v != w) {
+        None => Ok(w),
+        Some(r) => Err(input_error(format!(
+            "{name}: {} holds {w} on data row {} but {} on row {} of the same \
+             sequence ({i}, 0-based); a sequence has one weight",
+            args.source().unwrap_or_default(),
+            start + 1,
+            values[r],
+            start + r + 1
+        ))),
+    }
 }
 
 fn read_hmm(path: &Path) -> Result<HmmFile> {
@@ -358,25 +403,56 @@ fn fit(args: FitArgs) -> Result<()> {
     let name = display_name(&args.data);
     let lengths = args.lengths.as_deref().map(read_lengths).transpose()?;
     let n_sequences = lengths.as_ref().map_or(1, |l| l.len());
-    let (table, row_weights) = args
-        .weights
-        .read(&args.data, args.columns.as_deref(), |_| {
-            Ok((n_sequences, "sequence"))
-        })?;
-    let seqs = sequences(table.data.view(), &lengths, args.lengths.as_deref(), &name)?;
-    let seqs = match row_weights {
-        None => seqs,
-        Some(w) => {
-            let per_sequence = sequence_weights(&args.weights, &seqs, w, &name)?;
-            seqs.with_weights(&per_sequence)
-                .map_err(|e| input_error(format!("{name}: {e}")))?
-        }
-    };
     let verbosity = Verbosity::from_flags(args.verbose, args.quiet);
-    let mut progress = FitProgress::new(verbosity);
+    let (table, streamed);
+    let (names, data, mut progress) = if args.stream.wanted(&args.data, args.quiet) {
+        // The weight column comes with the data; a --weights file holds one
+        // weight per sequence.
+        let column = WeightArgs {
+            weights: None,
+            weight_column: args.weights.weight_column.clone(),
+        };
+        let dir = stream::spill_dir(args.output.as_deref());
+        streamed = stream::open(&args.data, args.columns.as_deref(), &column, &dir)?;
+        let rows = &*streamed.rows;
+        let lengths = lengths.unwrap_or_else(|| vec![rows.n_rows()]);
+        let seqs = SourceSequences::new(rows, &lengths).map_err(|e| match &args.lengths {
+            Some(p) => input_error(format!("{} (with {name}): {e}", display_name(p))),
+            None => read_error(&name, e),
+        })?;
+        let weights = match (&args.weights.weights, &streamed.weights) {
+            (Some(file), _) => Some(read_weights_file(file, n_sequences, "sequence")?),
+            (None, Some(w)) => Some(streamed_sequence_weights(
+                &args.weights,
+                &**w,
+                &lengths,
+                &name,
+            )?),
+            (None, None) => None,
+        };
+        let progress = FitProgress::new(verbosity).streaming(rows.n_rows());
+        (
+            &streamed.names,
+            FitData::Stream(seqs).weighed(weights, &name)?,
+            progress,
+        )
+    } else {
+        let (t, row_weights) = args
+            .weights
+            .read(&args.data, args.columns.as_deref(), |_| {
+                Ok((n_sequences, "sequence"))
+            })?;
+        table = t;
+        let seqs = sequences(table.data.view(), &lengths, args.lengths.as_deref(), &name)?;
+        let weights = row_weights
+            .map(|w| sequence_weights(&args.weights, &seqs, w, &name))
+            .transpose()?;
+        let data = FitData::Memory(seqs).weighed(weights, &name)?;
+        (&table.names, data, FitProgress::new(verbosity))
+    };
     rayon::broadcast(|_| ());
     let started = Instant::now();
-    let context = |e: emkit::Error| fit_error(&name, &table.names, e);
+    let context = |e: emkit::Error| fit_error(&name, names, e);
     let fitted: AnyFit = match args.emission {
         EmissionKind::Gaussian => {
             let mut b = GaussianHmm::builder(args.states)
@@ -391,7 +467,7 @@ fn fit(args: FitArgs) -> Result<()> {
                 b = b.covariance(m.emission().covariance_type());
                 b = b.init_model(m.clone());
             }
-            AnyFit::Gaussian(run_fit(b, &args, learn, &seqs, &mut progress).map_err(context)?)
+            AnyFit::Gaussian(run_fit(b, &args, learn, &data, &mut progress).map_err(context)?)
         }
         EmissionKind::Categorical => {
             let mut b = CategoricalHmm::builder(args.states);
@@ -406,7 +482,7 @@ fn fit(args: FitArgs) -> Result<()> {
                 };
                 b = b.init_model(m.clone());
             }
-            AnyFit::Categorical(run_fit(b, &args, learn, &seqs, &mut progress).map_err(context)?)
+            AnyFit::Categorical(run_fit(b, &args, learn, &data, &mut progress).map_err(context)?)
         }
         EmissionKind::Gmm => {
             let mut b = GmmHmm::builder(args.states)
@@ -424,16 +500,17 @@ fn fit(args: FitArgs) -> Result<()> {
                 b = b.covariance(m.emission().covariance_type());
                 b = b.init_model(m.clone());
             }
-            AnyFit::Gmm(run_fit(b, &args, learn, &seqs, &mut progress).map_err(context)?)
+            AnyFit::Gmm(run_fit(b, &args, learn, &data, &mut progress).map_err(context)?)
         }
     };
     let seconds = started.elapsed().as_secs_f64();
     progress.finish();
-    let summary = fitted.summary(&args, &seqs, &table.names, seconds);
+    let mut summary = fitted.summary(&args, data.len(), names, seconds);
+    summary["streamed"] = json!(matches!(data, FitData::Stream(_)));
     if let Some(path) = &args.output {
         let file = HmmFile {
             model: fitted.model(),
-            feature_names: Some(table.names.clone()),
+            feature_names: Some(names.clone()),
             fit: Some(summary.clone()),
         };
         let text = file.to_json_string();
@@ -449,33 +526,56 @@ fn fit(args: FitArgs) -> Result<()> {
         print_line(&serde_json::to_string(&out).context("serialising the summary")?)?;
     }
     if verbosity != Verbosity::Quiet {
-        print_summary(
-            &name,
-            &fitted,
-            &summary,
-            &table.names,
-            args.output.as_deref(),
-        );
+        print_summary(&name, &fitted, &summary, names, args.output.as_deref());
     }
     Ok(())
+}
+
+/// The sequences of a fit: in memory, or read from disk on every pass.
+enum FitData<'a> {
+    Memory(Sequences<'a>),
+    Stream(SourceSequences<'a>),
+}
+
+impl FitData<'_> {
+    /// These sequences with one weight each, if given.
+    fn weighed(self, weights: Option<Vec<f64>>, name: &str) -> Result<Self> {
+        let Some(w) = weights else { return Ok(self) };
+        let with = |e: emkit::Error| input_error(format!("{name}: {e}"));
+        Ok(match self {
+            FitData::Memory(s) => FitData::Memory(s.with_weights(&w).map_err(with)?),
+            FitData::Stream(s) => FitData::Stream(s.with_weights(&w).map_err(with)?),
+        })
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            FitData::Memory(s) => s.len(),
+            FitData::Stream(s) => s.len(),
+        }
+    }
 }
 
 fn run_fit<E: Emission>(
     b: HmmBuilder<E>,
     args: &FitArgs,
     learn: Learn,
-    seqs: &Sequences<'_>,
+    data: &FitData<'_>,
     monitor: &mut dyn Monitor,
 ) -> emkit::Result<HmmFit<E>>
 where
-    HmmBuilder<E>: Initialise<E>,
+    HmmBuilder<E>: Initialise<E> + Clone,
 {
-    b.learn(learn)
+    let b = b
+        .learn(learn)
         .n_init(args.n_init)
         .max_iter(args.max_iter)
         .tol(args.tol)
-        .seed(args.seed)
-        .fit_with_monitor(seqs, monitor)
+        .seed(args.seed);
+    match data {
+        FitData::Memory(seqs) => b.fit_with_monitor(seqs, monitor),
+        FitData::Stream(seqs) => b.fit_source(seqs, monitor),
+    }
 }
 
 enum AnyFit {
@@ -501,13 +601,7 @@ impl AnyFit {
         }
     }
 
-    fn summary(
-        &self,
-        args: &FitArgs,
-        seqs: &Sequences<'_>,
-        names: &[String],
-        seconds: f64,
-    ) -> Value {
+    fn summary(&self, args: &FitArgs, n_sequences: usize, names: &[String], seconds: f64) -> Value {
         let model = self.model();
         let report = self.report();
         let best = report.best();
@@ -530,7 +624,7 @@ impl AnyFit {
             "n_samples": report.n_samples,
             "weights": args.weights.source(),
             "total_weight": report.total_weight,
-            "n_sequences": seqs.len(),
+            "n_sequences": n_sequences,
             "n_features": model.n_features(),
             "log_likelihood": ll,
             "mean_log_likelihood": mean,
@@ -723,6 +817,9 @@ fn decode(args: DecodeArgs) -> Result<()> {
         &[Some(&args.model), Some(&args.data), args.lengths.as_deref()],
         &[("-o", args.output.as_deref())],
     )?;
+    if args.stream.wanted(&args.data, false) {
+        return decode_streamed(&args);
+    }
     let (file, table, lengths) = load(
         &args.model,
         &args.data,
@@ -731,32 +828,115 @@ fn decode(args: DecodeArgs) -> Result<()> {
     )?;
     let name = display_name(&args.data);
     let seqs = sequences(table.data.view(), &lengths, args.lengths.as_deref(), &name)?;
-    let model = &file.model;
-    let k = model.n_states();
-    let (states, proba) = if args.filter {
-        let p = model.filter(&seqs).map_err(data_error(&name))?;
+    let (states, proba) = decoded(&file.model, &seqs, &args).map_err(data_error(&name))?;
+    write_output(args.output.as_deref(), |out| {
+        csv_line(out, &decode_header(&file.model, proba.is_some()))?;
+        for_each_decoded(&states, proba.as_ref(), |row| csv_line(out, row))
+    })
+}
+
+/// The states of `seqs` by the algorithm asked for, and their
+/// probabilities where it gives them.
+fn decoded(
+    model: &AnyHmm,
+    seqs: &Sequences<'_>,
+    args: &DecodeArgs,
+) -> emkit::Result<(Vec<usize>, Option<emkit::Matrix>)> {
+    Ok(if args.filter {
+        let p = model.filter(seqs)?;
         (argmax_rows(&p), Some(p))
     } else if args.algorithm == Algorithm::Posterior {
-        let p = model.predict_proba(&seqs).map_err(data_error(&name))?;
+        let p = model.predict_proba(seqs)?;
         (argmax_rows(&p), Some(p))
     } else {
-        (model.decode(&seqs).map_err(data_error(&name))?.1, None)
-    };
-    write_output(args.output.as_deref(), |out| {
-        let mut header = vec!["state".to_string()];
-        if proba.is_some() {
-            header.extend((0..k).map(|j| format!("proba_{j}")));
-        }
-        csv_line(out, &header)?;
-        for (t, s) in states.iter().enumerate() {
-            let mut row = vec![s.to_string()];
-            if let Some(p) = &proba {
-                row.extend(p.row(t).iter().map(|&v| fmt_f64(v)));
-            }
-            csv_line(out, &row)?;
-        }
-        Ok(())
+        (model.decode(seqs)?.1, None)
     })
+}
+
+fn decode_header(model: &AnyHmm, proba: bool) -> Vec<String> {
+    let mut header = vec!["state".to_string()];
+    if proba {
+        header.extend((0..model.n_states()).map(|j| format!("proba_{j}")));
+    }
+    header
+}
+
+/// Calls `line` with the cells of every decoded step.
+fn for_each_decoded<E>(
+    states: &[usize],
+    proba: Option<&emkit::Matrix>,
+    mut line: impl FnMut(&[String]) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let mut row = Vec::new();
+    for (t, s) in states.iter().enumerate() {
+        row.clear();
+        row.push(s.to_string());
+        if let Some(p) = proba {
+            row.extend(p.row(t).iter().map(|&v| fmt_f64(v)));
+        }
+        line(&row)?;
+    }
+    Ok(())
+}
+
+/// The model, the data opened for streaming with the model's columns, and
+/// the lengths (one sequence of every row without a lengths file).
+fn load_streamed(
+    model: &Path,
+    data: &Path,
+    columns: Option<&[String]>,
+    lengths: Option<&Path>,
+    output: Option<&Path>,
+) -> Result<(HmmFile, stream::Streamed, Vec<usize>)> {
+    let file = read_hmm(model)?;
+    let streamed = stream::open_for_model(
+        data,
+        columns,
+        file.model.n_features(),
+        file.feature_names.as_deref(),
+        &stream::spill_dir(output),
+    )?;
+    let lengths = match lengths {
+        Some(path) => {
+            let lengths = read_lengths(path)?;
+            SourceSequences::new(&*streamed.rows, &lengths).map_err(|e| {
+                input_error(format!(
+                    "{} (with {}): {e}",
+                    display_name(path),
+                    display_name(data)
+                ))
+            })?;
+            lengths
+        }
+        None => vec![streamed.rows.n_rows()],
+    };
+    Ok((file, streamed, lengths))
+}
+
+/// The streamed decode: a batch of whole sequences read, decoded and
+/// written at a time (`emkit::hmm::for_each_batch`); the output is the
+/// in-memory one, byte for byte.
+fn decode_streamed(args: &DecodeArgs) -> Result<()> {
+    let (file, data, lengths) = load_streamed(
+        &args.model,
+        &args.data,
+        args.columns.as_deref(),
+        args.lengths.as_deref(),
+        args.output.as_deref(),
+    )?;
+    let proba = args.filter || args.algorithm == Algorithm::Posterior;
+    let header = decode_header(&file.model, proba);
+    stream::write_csv(
+        &display_name(&args.data),
+        args.output.as_deref(),
+        &header,
+        |emit| {
+            emkit::hmm::for_each_batch(&*data.rows, &lengths, |_, seqs| {
+                let (states, proba) = decoded(&file.model, seqs, args)?;
+                for_each_decoded(&states, proba.as_ref(), &mut *emit)
+            })
+        },
+    )
 }
 
 fn argmax_rows(p: &emkit::Matrix) -> Vec<usize> {
@@ -769,22 +949,36 @@ fn argmax_rows(p: &emkit::Matrix) -> Vec<usize> {
 }
 
 fn score(args: ScoreArgs) -> Result<()> {
-    let (file, table, lengths) = load(
-        &args.model,
-        &args.data,
-        args.columns.as_deref(),
-        args.lengths.as_deref(),
-    )?;
     let name = display_name(&args.data);
-    let seqs = sequences(table.data.view(), &lengths, args.lengths.as_deref(), &name)?;
-    let model = &file.model;
-    let ll = model.score(&seqs).map_err(data_error(&name))?;
-    let n = seqs.n_samples();
+    let (model, ll, n, n_sequences) = if args.stream.wanted(&args.data, false) {
+        let (file, data, lengths) = load_streamed(
+            &args.model,
+            &args.data,
+            args.columns.as_deref(),
+            args.lengths.as_deref(),
+            None,
+        )?;
+        let ll = file
+            .model
+            .score_source(&*data.rows, &lengths)
+            .map_err(|e| read_error(&name, e))?;
+        (file.model, ll, data.rows.n_rows(), lengths.len())
+    } else {
+        let (file, table, lengths) = load(
+            &args.model,
+            &args.data,
+            args.columns.as_deref(),
+            args.lengths.as_deref(),
+        )?;
+        let seqs = sequences(table.data.view(), &lengths, args.lengths.as_deref(), &name)?;
+        let ll = file.model.score(&seqs).map_err(data_error(&name))?;
+        (file.model, ll, seqs.n_samples(), seqs.len())
+    };
     if args.json {
         let p = model.n_parameters();
         let out = json!({
             "n_samples": n,
-            "n_sequences": seqs.len(),
+            "n_sequences": n_sequences,
             "n_features": model.n_features(),
             "log_likelihood": ll,
             "mean_log_likelihood": ll / n as f64,
@@ -796,8 +990,7 @@ fn score(args: ScoreArgs) -> Result<()> {
     } else {
         print_line(&ll.to_string())?;
         eprintln!(
-            "total log-likelihood of {name} ({n} observations in {} sequence(s)) under {}",
-            seqs.len(),
+            "total log-likelihood of {name} ({n} observations in {n_sequences} sequence(s)) under {}",
             display_name(&args.model)
         );
     }

@@ -23,8 +23,8 @@ use emkit::io::{
 use emkit::SourceRows;
 
 use crate::common::{
-    check_model_columns, csv_options, display_name, file_header, input_error, is_npy,
-    model_columns, read_error,
+    check_model_columns, csv_line, csv_options, display_name, file_header, input_error, is_npy,
+    model_columns, read_error, write_output,
 };
 use crate::weights::WeightArgs;
 
@@ -169,32 +169,122 @@ pub fn open(
     let (rows, names) = open_table(path, columns, spill_dir)?;
     let weights = match &weights.weights {
         None => None,
-        Some(file) => {
-            let (w, wnames) = open_table(file, None, spill_dir)?;
-            if w.n_cols() != 1 {
-                return Err(input_error(format!(
-                    "{}: a weights file holds one column, this one has {} ({}); give one column \
-                     of weights, or the data's own column with --weight-column",
-                    display_name(file),
-                    w.n_cols(),
-                    wnames.join(", ")
-                )));
-            }
-            if w.n_rows() != rows.n_rows() {
-                return Err(input_error(format!(
-                    "{} (--weights): expected one weight per row ({}), got {}",
-                    display_name(file),
-                    rows.n_rows(),
-                    w.n_rows()
-                )));
-            }
-            Some(w)
-        }
+        Some(file) => Some(open_weights_file(file, rows.n_rows(), spill_dir)?),
     };
     Ok(Streamed {
         rows,
         weights,
         names,
+    })
+}
+
+/// A `--weights` file opened as a source of one weight per row of `n_rows`.
+fn open_weights_file(file: &Path, n_rows: usize, spill_dir: &Path) -> Result<Arc<dyn RowSource>> {
+    let (w, names) = open_table(file, None, spill_dir)?;
+    if w.n_cols() != 1 {
+        return Err(input_error(format!(
+            "{}: a weights file holds one column, this one has {} ({}); give one column \
+             of weights, or the data's own column with --weight-column",
+            display_name(file),
+            w.n_cols(),
+            names.join(", ")
+        )));
+    }
+    if w.n_rows() != n_rows {
+        return Err(input_error(format!(
+            "{} (--weights): expected one weight per row ({n_rows}), got {}",
+            display_name(file),
+            w.n_rows()
+        )));
+    }
+    Ok(w)
+}
+
+/// The weights of the `n_rows` rows of `data` opened already (by a model's
+/// columns): the `--weights` file, or the `--weight-column` of `data` opened
+/// again for that column alone; checked as they are read.
+pub fn open_weights_for(
+    args: &WeightArgs,
+    data: &Path,
+    n_rows: usize,
+    spill_dir: &Path,
+) -> Result<Option<Arc<dyn RowSource>>> {
+    match (&args.weights, &args.weight_column) {
+        (Some(file), _) => open_weights_file(file, n_rows, spill_dir).map(Some),
+        (None, Some(column)) => {
+            if data == Path::new("-") {
+                return Err(input_error(format!(
+                    "--weight-column with --model reads the data twice; give the data as a \
+                     file, not {}",
+                    display_name(data)
+                )));
+            }
+            let (w, _) = open_table(data, Some(std::slice::from_ref(column)), spill_dir)?;
+            Ok(Some(w))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// Writes a CSV file (to standard output without `output`) atomically from
+/// `body`, which calls `emit(cells)` for every line after `header` while it
+/// reads its data; an error of the data is named after `name`.
+pub fn write_csv(
+    name: &str,
+    output: Option<&Path>,
+    header: &[String],
+    body: impl FnOnce(&mut dyn FnMut(&[String]) -> emkit::Result<()>) -> emkit::Result<()>,
+) -> Result<()> {
+    let mut failure: Option<emkit::Error> = None;
+    let written = write_output(output, |out| {
+        csv_line(out, header)?;
+        let mut io_error = None;
+        let result = body(&mut |cells| {
+            csv_line(out, cells).map_err(|e| {
+                io_error = Some(e);
+                emkit::Error::Interrupted {
+                    restart: 0,
+                    iteration: 0,
+                }
+            })
+        });
+        if let Some(e) = io_error {
+            return Err(e);
+        }
+        result.map_err(|e| {
+            failure = Some(e);
+            std::io::Error::other("stopped")
+        })
+    });
+    match failure {
+        Some(e) => Err(read_error(name, e)),
+        None => written,
+    }
+}
+
+/// Writes one CSV line per row of `source`, a piece at a time
+/// ([`write_csv`]): `line(computed, start, row, cells)` fills the cells of
+/// row `start + row` from what `compute(piece)` returned for the piece that
+/// starts at row `start`.
+pub fn write_rows<T>(
+    source: &dyn RowSource,
+    name: &str,
+    output: Option<&Path>,
+    header: &[String],
+    compute: impl Fn(emkit::DataRef<'_>) -> emkit::Result<T>,
+    mut line: impl FnMut(&T, usize, usize, &mut Vec<String>),
+) -> Result<()> {
+    write_csv(name, output, header, |emit| {
+        let mut cells = Vec::new();
+        emkit::for_each_piece(source, |start, piece| {
+            let values = compute(piece)?;
+            for r in 0..piece.n_rows() {
+                cells.clear();
+                line(&values, start, r, &mut cells);
+                emit(&cells)?;
+            }
+            Ok(())
+        })
     })
 }
 

@@ -149,7 +149,7 @@ pub fn weighted<'a>(
 
 /// The weights in `path`: one numeric column of `want` rows (one per `item`),
 /// each finite and >= 0.
-fn read_weights_file(path: &Path, want: usize, item: &str) -> Result<Vec<f64>> {
+pub fn read_weights_file(path: &Path, want: usize, item: &str) -> Result<Vec<f64>> {
     let name = display_name(path);
     let table = read_data(path, None)?;
     if table.data.n_cols() != 1 {

@@ -217,3 +217,226 @@ fn bad_streamed_files_exit_2_naming_the_row_or_the_truncation() {
     );
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
 }
+
+/// Runs `args` with and without `--stream` and returns both stdouts, after
+/// checking that both succeeded.
+fn with_and_without_stream(args: &[&str]) -> [String; 2] {
+    [false, true].map(|stream| {
+        let mut a = args.to_vec();
+        if stream {
+            a.push("--stream");
+        }
+        let r = run(&a);
+        assert_eq!(r.code, 0, "{a:?}: {}", r.stderr);
+        r.stdout
+    })
+}
+
+/// `anomalies --stream` scores the rows into a temporary file and finds the
+/// contamination quantile by passes over it: the table, the JSON and the
+/// saved threshold are the in-memory command's, byte for byte, with a fit
+/// (-k) or a model, with integer weights or none.
+#[test]
+fn streamed_anomalies_equal_anomalies_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (npy, csv) = iris_files(dir.path());
+    let weights: Vec<Vec<f64>> = (0..150).map(|i| vec![(i % 4) as f64]).collect();
+    let wnpy = dir.path().join("w.npy");
+    write_npy(&wnpy, &weights);
+    let model = dir.path().join("m.json");
+    fit(&["fit", s(&csv), "-k", "3", "-q", "--json", "-o", s(&model)]);
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["-k", "3", "--contamination", "0.05", "--seed", "2"],
+        vec!["-k", "2", "--covariance", "diag", "--contamination", "0.1"],
+        vec!["--model", s(&model), "--contamination", "0.07"],
+        vec!["--model", s(&model), "--threshold", "-3.5"],
+        vec![
+            "--model",
+            s(&model),
+            "--contamination",
+            "0.2",
+            "--weights",
+            s(&wnpy),
+        ],
+        vec!["-k", "3", "--contamination", "0.05", "--weights", s(&wnpy)],
+    ];
+    for input in [&npy, &csv] {
+        for case in &cases {
+            for json in [false, true] {
+                let saved = dir.path().join("saved.json");
+                let mut args = vec!["anomalies", s(input), "-q", "--save-model", s(&saved)];
+                args.extend(case);
+                if json {
+                    args.push("--json");
+                }
+                let [memory, streamed] = with_and_without_stream(&args);
+                assert_eq!(memory, streamed, "{args:?}");
+                if json {
+                    let summary: serde_json::Value = serde_json::from_str(&memory).unwrap();
+                    let n = summary["n_flagged"].as_u64().unwrap();
+                    assert!(n > 0 && n < 150, "{args:?}: {summary}");
+                    assert_eq!(summary["flagged"].as_array().unwrap().len() as u64, n);
+                } else {
+                    assert_eq!(memory.lines().count(), 151, "{args:?}");
+                }
+            }
+        }
+    }
+}
+
+/// Iris's four features as a 4-sequence series with a lengths file.
+fn series(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (npy, _) = iris_files(dir);
+    let lengths = dir.join("lengths.txt");
+    fs::write(&lengths, "40\n1\n60\n49\n").unwrap();
+    (npy, lengths)
+}
+
+/// `hmm fit --stream` reads each sequence when a pass reaches it: from the
+/// same seed it is the in-memory fit bit for bit (the start's sample holds
+/// every row), for every emission, with and without sequence weights.
+#[test]
+fn streamed_hmm_fits_equal_fits_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (npy, lengths) = series(dir.path());
+    let symbols = data("faithful_waiting_symbols.csv");
+    let sym_lengths = dir.path().join("sym_lengths.txt");
+    fs::write(&sym_lengths, "100\n72\n100\n").unwrap();
+    let seq_weights = dir.path().join("sw.csv");
+    fs::write(&seq_weights, "w\n1\n0\n2\n3\n").unwrap();
+    let l = s(&lengths);
+    let cases: Vec<Vec<&str>> = vec![
+        vec![s(&npy), "--states", "3", "--lengths", l],
+        vec![
+            s(&npy),
+            "--states",
+            "2",
+            "--covariance",
+            "diag",
+            "--lengths",
+            l,
+        ],
+        vec![s(&npy), "--states", "2", "--covariance", "tied"],
+        vec![
+            s(&npy),
+            "--states",
+            "2",
+            "--covariance",
+            "spherical",
+            "--lengths",
+            l,
+            "--weights",
+            s(&seq_weights),
+        ],
+        vec![
+            s(&npy),
+            "--states",
+            "2",
+            "--emission",
+            "gmm",
+            "--n-mix",
+            "2",
+            "--covariance",
+            "diag",
+            "--lengths",
+            l,
+        ],
+        vec![
+            s(&symbols),
+            "--states",
+            "2",
+            "--emission",
+            "categorical",
+            "--lengths",
+            s(&sym_lengths),
+        ],
+    ];
+    for case in cases {
+        let mut results = Vec::new();
+        for stream in [false, true] {
+            let out = dir.path().join(format!("h{stream}.json"));
+            let mut args = vec![
+                "hmm",
+                "fit",
+                "--n-init",
+                "2",
+                "--seed",
+                "3",
+                "--json",
+                "-q",
+                "-o",
+                s(&out),
+            ];
+            args.extend(&case);
+            if stream {
+                args.push("--stream");
+            }
+            let summary = fit(&args);
+            assert_eq!(summary["streamed"], stream, "{args:?}");
+            results.push((
+                model_of(&out),
+                summary["log_likelihood"].clone(),
+                summary["n_iter"].clone(),
+            ));
+        }
+        assert_eq!(results[0], results[1], "{case:?}");
+    }
+}
+
+/// `hmm decode` and `hmm score` with `--stream` read a batch of whole
+/// sequences at a time: the same bytes as in memory.
+#[test]
+fn streamed_hmm_decode_and_score_equal_them_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (npy, lengths) = series(dir.path());
+    let model = dir.path().join("h.json");
+    fit(&[
+        "hmm",
+        "fit",
+        s(&npy),
+        "--states",
+        "3",
+        "--lengths",
+        s(&lengths),
+        "-q",
+        "--json",
+        "-o",
+        s(&model),
+    ]);
+    for with_lengths in [false, true] {
+        for command in [
+            &["hmm", "decode"][..],
+            &["hmm", "decode", "--algorithm", "posterior"],
+            &["hmm", "decode", "--filter"],
+            &["hmm", "score", "--json"],
+            &["hmm", "score"],
+        ] {
+            let mut args = command.to_vec();
+            args.extend([s(&model), s(&npy)]);
+            if with_lengths {
+                args.extend(["--lengths", s(&lengths)]);
+            }
+            let [memory, streamed] = with_and_without_stream(&args);
+            assert_eq!(memory, streamed, "{args:?}");
+            assert!(!memory.is_empty());
+        }
+    }
+    // A lengths file that does not add up names itself, exit 2.
+    let bad = dir.path().join("bad.txt");
+    fs::write(&bad, "40\n1\n").unwrap();
+    let r = run(&[
+        "hmm",
+        "decode",
+        s(&model),
+        s(&npy),
+        "--lengths",
+        s(&bad),
+        "--stream",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("bad.txt") && r.stderr.contains("sum to 41"),
+        "{}",
+        r.stderr
+    );
+}

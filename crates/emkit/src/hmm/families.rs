@@ -34,6 +34,23 @@ pub trait Initialise<E: Emission> {
     /// The emission's prior settings checked against the fit's shapes and
     /// lowered for the M-step; call after `check_for_init`.
     fn emission_prior(&self, data: DataRef<'_>) -> Result<E::Prior>;
+    /// A streamed fit's checks of one piece of the data, where
+    /// `check_for_init` will see only a sample: what must hold on every row
+    /// (categorical: the symbols), folding into `seen` what the start needs
+    /// from every row (categorical: the largest symbol plus one).
+    fn check_piece(&self, piece: DataRef<'_>, seen: &mut usize) -> Result<()> {
+        let _ = (piece, seen);
+        Ok(())
+    }
+    /// This builder with what [`check_piece`](Self::check_piece) saw in
+    /// every piece (categorical: the number of symbols, unless set).
+    fn settled(&self, seen: usize) -> Self
+    where
+        Self: Clone,
+    {
+        let _ = seen;
+        self.clone()
+    }
 }
 
 /// hmmlearn 0.3's `GaussianHMM` priors. With `N` the state's expected
@@ -397,6 +414,22 @@ impl Initialise<CategoricalEmission> for HmmBuilder<CategoricalEmission> {
             p.extend(row.iter().map(|v| v / s));
         }
         CategoricalEmission::new(p, m)
+    }
+
+    fn check_piece(&self, piece: DataRef<'_>, seen: &mut usize) -> Result<()> {
+        check_one_column(piece)?;
+        let limit = match &self.emission {
+            Some(e) => Some(e.n_symbols()),
+            None => self.family.n_symbols,
+        };
+        *seen = (*seen).max(check_symbols(piece, limit)?);
+        Ok(())
+    }
+
+    fn settled(&self, seen: usize) -> Self {
+        let mut settled = self.clone();
+        settled.family.n_symbols = settled.family.n_symbols.or(Some(seen));
+        settled
     }
 
     fn emission_prior(&self, data: DataRef<'_>) -> Result<Option<Vec<f64>>> {

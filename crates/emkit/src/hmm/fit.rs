@@ -324,14 +324,27 @@ where
     /// restart reports, and the priors (as many values again as the
     /// parameters they act on, twice: lowered, and the scratch of an M-step).
     pub fn memory_needed(&self, seqs: &Sequences<'_>) -> u128 {
+        self.memory_for(seqs.data(), seqs.len(), seqs.max_len(), 0)
+    }
+
+    /// [`memory_needed`](Self::memory_needed) for `n_sequences` sequences,
+    /// the longest `max_len`, of the features of `data`, with `per_task`
+    /// more values per task (a streamed fit's sequence buffer).
+    pub(super) fn memory_for(
+        &self,
+        data: DataRef<'_>,
+        n_sequences: usize,
+        max_len: usize,
+        per_task: u128,
+    ) -> u128 {
         let k = self.n_states;
-        let emission = self.emission_values(seqs.data());
+        let emission = self.emission_values(data);
         let chain = sum(&[product(&[k, k]), product(&[2, k])]);
-        let tasks = crate::em::n_tasks(seqs.len()) as u128;
+        let tasks = crate::em::n_tasks(n_sequences) as u128;
         // Emission (log-)probabilities, forward, backward and posteriors,
         // and their scaled twins.
-        let recursions = product(&[6, seqs.max_len(), k]);
-        let per_task = sum(&[recursions, chain, emission]);
+        let recursions = product(&[6, max_len, k]);
+        let per_task = sum(&[recursions, chain, emission, per_task]);
         let priors = if self.priors.any() {
             sum(&[emission, chain]).saturating_mul(2)
         } else {
@@ -367,13 +380,31 @@ where
             None => Weighted::from(seqs.data()),
             Some(w) => Weighted::new(seqs.data(), w)?,
         };
+        self.fit_from(seqs, rows, chain, prior, monitor)
+    }
+
+    /// Baum–Welch on `data`, each restart starting from `rows` (every row,
+    /// or a sample of them) as [`fit`](Self::fit) does.
+    pub(super) fn fit_from<D, M>(
+        &self,
+        data: &D,
+        rows: Weighted<'_>,
+        chain: ChainPrior,
+        prior: E::Prior,
+        monitor: &mut M,
+    ) -> Result<HmmFit<E>>
+    where
+        D: EmData + ?Sized,
+        HmmEm<E>: EmModel<D>,
+        M: Monitor + ?Sized,
+    {
         let mut config = self.em;
         if self.start.is_some() && self.transitions.is_some() && self.emission.is_some() {
             // Every restart would start at the same point.
             config.n_init = 1;
         }
         let (fitted, report) = em::fit(
-            seqs,
+            data,
             &config,
             |_, seed| {
                 let mut rng = Pcg64::seed_from_u64(seed);
@@ -415,6 +446,21 @@ where
         let data = seqs.data();
         data.check_not_empty()?;
         data.check_fittable()?;
+        self.validate_on(data, seqs.n_samples(), seqs.len(), seqs.max_len(), 0)
+    }
+
+    /// [`validate`](Self::validate)'s checks after those of the values, on
+    /// `data` (every row, or a streamed fit's sample) of `n_samples`
+    /// observations in `n_sequences` sequences, the longest `max_len`, with
+    /// `per_task` more values per task in the memory estimate.
+    pub(super) fn validate_on(
+        &self,
+        data: DataRef<'_>,
+        n_samples: usize,
+        n_sequences: usize,
+        max_len: usize,
+        per_task: u128,
+    ) -> Result<(ChainPrior, E::Prior)> {
         let k = self.n_states;
         if k == 0 {
             return Err(Error::InvalidConfig {
@@ -433,12 +479,10 @@ where
         }
         self.check_for_init(data)?;
         self.em.memory_limit().check(
-            self.memory_needed(seqs),
+            self.memory_for(data, n_sequences, max_len, per_task),
             || {
                 format!(
-                    "a {k}-state HMM fit on {} observations (longest sequence {})",
-                    seqs.n_samples(),
-                    seqs.max_len()
+                    "a {k}-state HMM fit on {n_samples} observations (longest sequence {max_len})"
                 )
             },
             "use fewer states, features or symbols, or shorter sequences (--lengths)",

@@ -80,6 +80,7 @@ mod fit;
 mod forward_backward;
 mod priors;
 mod scaled;
+mod stream;
 mod viterbi;
 
 pub use crate::dist::gaussian::CovarianceCentre;
@@ -91,6 +92,7 @@ pub use families::Initialise;
 pub use fit::{HmmBuilder, HmmFit};
 pub use forward_backward::{forward, forward_backward, Posteriors};
 pub use priors::PriorArray;
+pub use stream::{for_each_batch, SourceSequences};
 pub use viterbi::viterbi;
 
 use rand::SeedableRng;
@@ -205,38 +207,9 @@ impl<'a> Sequences<'a> {
     /// Splits `data` by `lengths`, which must be positive and sum to the
     /// number of rows.
     pub fn new(data: DataRef<'a>, lengths: &[usize]) -> Result<Self> {
-        if lengths.is_empty() {
-            return Err(Error::InvalidLengths {
-                problem: "no lengths given; give one length per sequence".into(),
-            });
-        }
-        let mut offsets = Vec::with_capacity(lengths.len() + 1);
-        offsets.push(0usize);
-        for (i, &l) in lengths.iter().enumerate() {
-            if l == 0 {
-                return Err(Error::InvalidLengths {
-                    problem: format!(
-                        "length {} (line {}) is zero; every sequence needs at least one row",
-                        i,
-                        i + 1
-                    ),
-                });
-            }
-            offsets.push(offsets[i].saturating_add(l));
-        }
-        let total = offsets[lengths.len()];
-        if total != data.n_rows() {
-            return Err(Error::InvalidLengths {
-                problem: format!(
-                    "the {} lengths sum to {total} but the data has {} rows; they must be equal",
-                    lengths.len(),
-                    data.n_rows()
-                ),
-            });
-        }
         Ok(Sequences {
             data,
-            offsets,
+            offsets: offsets_of(lengths, data.n_rows())?,
             weights: None,
         })
     }
@@ -316,6 +289,40 @@ impl<'a> Sequences<'a> {
         let (a, b) = (self.offsets[i], self.offsets[i + 1]);
         (a, self.data.rows(a, b))
     }
+}
+
+/// The `lengths.len() + 1` row offsets of sequences of `lengths` (each
+/// positive) in `n_rows` rows, which they must add up to.
+fn offsets_of(lengths: &[usize], n_rows: usize) -> Result<Vec<usize>> {
+    if lengths.is_empty() {
+        return Err(Error::InvalidLengths {
+            problem: "no lengths given; give one length per sequence".into(),
+        });
+    }
+    let mut offsets = Vec::with_capacity(lengths.len() + 1);
+    offsets.push(0usize);
+    for (i, &l) in lengths.iter().enumerate() {
+        if l == 0 {
+            return Err(Error::InvalidLengths {
+                problem: format!(
+                    "length {} (line {}) is zero; every sequence needs at least one row",
+                    i,
+                    i + 1
+                ),
+            });
+        }
+        offsets.push(offsets[i].saturating_add(l));
+    }
+    let total = offsets[lengths.len()];
+    if total != n_rows {
+        return Err(Error::InvalidLengths {
+            problem: format!(
+                "the {} lengths sum to {total} but the data has {n_rows} rows; they must be equal",
+                lengths.len()
+            ),
+        });
+    }
+    Ok(offsets)
 }
 
 /// Checks rows of probability distributions (`width` values each): finite,

@@ -25,6 +25,40 @@ use super::npy::{npy, read_layout, Dtype, Kind, Layout};
 use crate::data::DataRef;
 use crate::error::{Error, Result};
 
+/// The first read that failed during a pass over a source, kept for the
+/// end of the pass (an E-step task cannot return an error): the pass goes
+/// on over empty blocks, and the fit ends with this error.
+#[derive(Default)]
+pub(crate) struct ReadFailure {
+    failed: std::sync::atomic::AtomicBool,
+    error: std::sync::Mutex<Option<Error>>,
+}
+
+impl ReadFailure {
+    /// Whether a read has failed during this pass.
+    pub fn failed(&self) -> bool {
+        self.failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Keeps `e` unless an earlier error is kept.
+    pub fn record(&self, e: Error) {
+        self.failed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(e);
+    }
+
+    /// The kept error, if any (for `EmData::pass_finished`).
+    pub fn take(&self) -> Result<()> {
+        match self.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Rows that can be read in any order, any number of times, from any thread.
 pub trait RowSource: Send + Sync {
     /// Number of rows.

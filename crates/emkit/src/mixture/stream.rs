@@ -14,8 +14,6 @@
 //! a sample of every row makes the start that of a fit in memory.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 
 use rand::seq::index::sample as sample_indices;
 use rand::Rng;
@@ -30,6 +28,7 @@ use crate::dist::gaussian::{accumulate_given, block_rows, ComponentStats, Path, 
 use crate::em::{self, sum_like_e_step, EmData, EmModel, Monitor};
 use crate::error::{Error, Result};
 use crate::init::{kmeans, kmeans_plus_plus, nearest_centres, Init};
+use crate::io::source::ReadFailure;
 use crate::io::RowSource;
 use crate::memory::bytes_of;
 
@@ -112,20 +111,27 @@ impl<'s> From<&'s dyn RowSource> for SourceRows<'s> {
 }
 
 /// What the checking pass learnt: the sample, the rows' total weight.
-struct Scan {
-    sample: Matrix,
+pub(crate) struct Scan {
+    pub sample: Matrix,
     /// The sample's weights, when the rows are weighted.
-    sample_weights: Option<Vec<f64>>,
+    pub sample_weights: Option<Vec<f64>>,
     /// Whether the sample is every row, in order.
-    every_row: bool,
-    total: f64,
-    positive: usize,
+    pub every_row: bool,
+    pub total: f64,
+    pub positive: usize,
 }
 
 /// Reads every row once: checks values as [`DataRef::check_fittable`] and
 /// weights as [`crate::check_weights`] do, and draws a uniform sample of at
 /// most `max_sample` rows (of positive weight, unless every row fits in it).
-fn scan(data: SourceRows<'_>, max_sample: usize, seed: u64) -> Result<Scan> {
+/// `check(piece)` sees every piece too, for a model's own checks (its
+/// errors are renumbered as rows of the whole source).
+pub(crate) fn scan(
+    data: SourceRows<'_>,
+    max_sample: usize,
+    seed: u64,
+    check: &mut dyn FnMut(DataRef<'_>) -> Result<()>,
+) -> Result<Scan> {
     let (n, d) = (data.n_rows(), data.n_cols());
     if n == 0 || d == 0 {
         return Err(Error::EmptyData {
@@ -161,6 +167,7 @@ fn scan(data: SourceRows<'_>, max_sample: usize, seed: u64) -> Result<Scan> {
                 Error::NonFinite { row, column }
             });
         }
+        check(DataRef::new(&values, rows, d)?).map_err(|e| offset_error(e, start))?;
         if let Some(i) = weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
             return Err(Error::InvalidWeights {
                 problem: format!(
@@ -217,9 +224,22 @@ fn scan(data: SourceRows<'_>, max_sample: usize, seed: u64) -> Result<Scan> {
     })
 }
 
+/// Rows in the initialisation's sample for `d` features: `2^22 / d`, or
+/// fewer so that the sample and its k-means take at most a quarter of
+/// `limit`, but at least `20 k` for `k` components.
+pub(crate) fn sample_rows(d: usize, limit: crate::memory::MemoryLimit, k: usize) -> usize {
+    let mut rows = SAMPLE_VALUES / d.max(1);
+    if let Some(limit) = limit.bytes() {
+        // The sample's values and weight, and k-means' three per-row buffers.
+        let per_row = (d as u64 + 4) * 8;
+        rows = rows.min(usize::try_from(limit / 4 / per_row).unwrap_or(usize::MAX));
+    }
+    rows.max(k.saturating_mul(20))
+}
+
 /// Rows read at once by the passes that are not E-steps: whole kernel
 /// blocks, about 4 MiB.
-fn chunk_rows(d: usize) -> usize {
+pub(crate) fn chunk_rows(d: usize) -> usize {
     ((1 << 19) / d.max(1) / BLOCK_ROWS).max(1) * BLOCK_ROWS
 }
 
@@ -230,8 +250,7 @@ pub(crate) struct SourceBlocks<'s> {
     data: SourceRows<'s>,
     total: f64,
     rows: usize,
-    failed: AtomicBool,
-    error: Mutex<Option<Error>>,
+    failure: ReadFailure,
 }
 
 /// A block read from a source; its buffers go back to the thread's pool.
@@ -247,17 +266,23 @@ thread_local! {
     static BUFFERS: RefCell<Vec<Vec<f64>>> = const { RefCell::new(Vec::new()) };
 }
 
-fn buffer() -> Vec<f64> {
+/// A buffer from this thread's pool (blocks read by E-steps reuse their
+/// memory from one pass to the next).
+pub(crate) fn buffer() -> Vec<f64> {
     BUFFERS.with_borrow_mut(|b| b.pop()).unwrap_or_default()
+}
+
+/// Gives `buffers` back to this thread's pool.
+pub(crate) fn give_back(buffers: impl IntoIterator<Item = Vec<f64>>) {
+    BUFFERS.with_borrow_mut(|b| b.extend(buffers));
 }
 
 impl Drop for OwnedBlock {
     fn drop(&mut self) {
-        let (v, w) = (
+        give_back([
             std::mem::take(&mut self.values),
             std::mem::take(&mut self.weights),
-        );
-        BUFFERS.with_borrow_mut(|b| b.extend([v, w]));
+        ]);
     }
 }
 
@@ -300,7 +325,7 @@ impl EmData for SourceBlocks<'_> {
             weighted: self.data.weights.is_some(),
             n_cols: self.data.n_cols(),
         };
-        if self.failed.load(Ordering::Relaxed) {
+        if self.failure.failed() {
             block.values.clear();
             block.weights.clear();
             return block;
@@ -309,11 +334,7 @@ impl EmData for SourceBlocks<'_> {
             .data
             .read(start, n, &mut block.values, &mut block.weights)
         {
-            self.failed.store(true, Ordering::Relaxed);
-            self.error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get_or_insert(e);
+            self.failure.record(e);
             block.values.clear();
             block.weights.clear();
         }
@@ -321,10 +342,7 @@ impl EmData for SourceBlocks<'_> {
     }
 
     fn pass_finished(&self) -> Result<()> {
-        match self.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        self.failure.take()
     }
 }
 
@@ -383,17 +401,8 @@ impl GaussianMixtureBuilder {
         self.fit_source_with_sample(data, self.sample_rows(data.n_cols()), monitor)
     }
 
-    /// Rows in the initialisation's sample for `d` features: `2^22 / d`, or
-    /// fewer so that the sample and its k-means take at most a quarter of
-    /// the memory limit, but at least `20 k`.
     fn sample_rows(&self, d: usize) -> usize {
-        let mut rows = SAMPLE_VALUES / d.max(1);
-        if let Some(limit) = self.memory_limit().bytes() {
-            // The sample's values and weight, and k-means' three per-row buffers.
-            let per_row = (d as u64 + 4) * 8;
-            rows = rows.min(usize::try_from(limit / 4 / per_row).unwrap_or(usize::MAX));
-        }
-        rows.max(self.n_components.saturating_mul(20))
+        sample_rows(d, self.memory_limit(), self.n_components)
     }
 
     pub(crate) fn fit_source_with_sample<M: Monitor + ?Sized>(
@@ -420,7 +429,12 @@ impl GaussianMixtureBuilder {
             },
             "use fewer components or features, or a diag or spherical covariance",
         )?;
-        let scan = scan(data, max_sample, em::restart_seed(self.em.seed, usize::MAX))?;
+        let scan = scan(
+            data,
+            max_sample,
+            em::restart_seed(self.em.seed, usize::MAX),
+            &mut |_| Ok(()),
+        )?;
         if k > scan.positive {
             return Err(Error::TooFewSamples {
                 n_samples: scan.positive,
@@ -436,8 +450,7 @@ impl GaussianMixtureBuilder {
             data,
             total: scan.total,
             rows: block_rows(d),
-            failed: AtomicBool::new(false),
-            error: Mutex::new(None),
+            failure: ReadFailure::default(),
         };
         let (fitted, report) = em::fit(
             &blocks,
@@ -610,7 +623,7 @@ impl GaussianMixture {
 }
 
 /// An error about a row of a piece, renumbered as a row of the whole source.
-fn offset_error(e: Error, start: usize) -> Error {
+pub(crate) fn offset_error(e: Error, start: usize) -> Error {
     match e {
         Error::NonFinite { row, column } => Error::NonFinite {
             row: row + start,
@@ -627,6 +640,10 @@ fn offset_error(e: Error, start: usize) -> Error {
             value,
             limit,
         },
+        Error::InvalidObservation { row, problem } => Error::InvalidObservation {
+            row: row + start,
+            problem,
+        },
         other => other,
     }
 }
@@ -636,6 +653,7 @@ mod tests {
     use super::*;
     use crate::dist::gaussian::CovarianceType;
     use crate::em::NoMonitor;
+    use std::sync::atomic::Ordering;
 
     /// Three overlapping groups in three dimensions, deterministic.
     fn cloud(n: usize) -> Vec<f64> {
