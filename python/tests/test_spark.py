@@ -259,4 +259,4 @@ def test_init_settings_are_checked(iris_df):
         GaussianMixture(initMode="random").fit(df)
     with pytest.raises(ValueError, match="initSteps"):
         GaussianMixture(initSteps=0).fit(df)
-    assert GaussianMixture().getInitSteps() == 2 and GaussianMixture().getInitMode() is None
+    assert GaussianMixture().getInitSteps() == 5 and GaussianMixture().getInitMode() is None
