@@ -475,6 +475,26 @@ impl Mixture {
         detached(py, || self.inner.expectation(data, w, offset)).map(|inner| Stats { inner })
     }
 
+    /// Statistics of hard assignments of rows `offset..offset + n` to the
+    /// nearest mean (as the k-means initialisation assigns rows); their
+    /// `maximization`, merged over all parts, is that initialisation's start.
+    #[pyo3(signature = (x, sample_weight=None, offset=0))]
+    fn nearest_expectation(
+        &self,
+        py: Python<'_>,
+        x: PyReadonlyArray2<'_, f64>,
+        sample_weight: Option<PyReadonlyArray1<'_, f64>>,
+        offset: usize,
+    ) -> PyResult<Stats> {
+        let data = view(&x)?;
+        let w = match &sample_weight {
+            None => None,
+            Some(w) => Some(w.as_slice()?),
+        };
+        detached(py, || self.inner.nearest_expectation(data, w, offset))
+            .map(|inner| Stats { inner })
+    }
+
     /// The M-step from merged statistics: `(model, reseeded components)`.
     fn maximization(
         &self,
@@ -629,6 +649,31 @@ fn fit_mixture<'py>(
     let fit = fit_watched(py, callback, |relay| builder.fit_with_monitor(data, relay))?;
     let report = report_dict(py, &fit.report)?;
     Ok((Mixture { inner: fit.model }, Some(report)))
+}
+
+/// `(labels, squared distances)`: the nearest of the `m × d` `centres` of
+/// every row of `x` (ties to the lower index) and its squared distance.
+#[pyfunction]
+fn nearest_centres<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    centres: PyReadonlyArray2<'py, f64>,
+) -> PyResult<(Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>)> {
+    let data = view(&x)?;
+    let c = view(&centres)?;
+    if c.n_cols() != data.n_cols() || c.n_rows() == 0 {
+        return Err(PyValueError::new_err(format!(
+            "centres must be a non-empty m x {} array, got {} x {}",
+            data.n_cols(),
+            c.n_rows(),
+            c.n_cols()
+        )));
+    }
+    let (labels, dists) = detached(py, || Ok(emkit::init::nearest_distances(data, c.values())))?;
+    Ok((
+        PyArray1::from_vec(py, labels.into_iter().map(|l| l as i64).collect()),
+        PyArray1::from_vec(py, dists),
+    ))
 }
 
 /// The `contamination`-quantile of `scores` (as `emkit anomalies --contamination`).
@@ -838,6 +883,7 @@ fn _emkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(contamination_threshold, m)?)?;
     m.add_function(wrap_pyfunction!(first_non_finite, m)?)?;
+    m.add_function(wrap_pyfunction!(nearest_centres, m)?)?;
     m.add_function(wrap_pyfunction!(select_grid, m)?)?;
     m.add_function(wrap_pyfunction!(segment_image, m)?)?;
     hmm::register(m)?;

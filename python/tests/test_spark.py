@@ -136,3 +136,127 @@ def test_bad_settings_are_refused(iris_df):
         GaussianMixture(k=500).fit(df)
     with pytest.raises(TypeError, match="no parameter"):
         GaussianMixture(kk=2)
+
+
+# k-means‖ on the cluster (initMode="k-means||"). The blobs have fewer rows
+# than SAMPLE_ROWS, where the default is the driver-side sample, so the
+# tests ask for k-means‖ by name.
+
+
+@pytest.fixture(scope="module")
+def blobs(spark):
+    """8 well-separated blobs in 5-D, 20 000 rows, in a fixed row order; the
+    same rows as DataFrames of 1, 2 and 3 partitions (3 is more than
+    local[2]'s task slots: the barrier mode joins them in order)."""
+    from pyspark.ml.linalg import Vectors
+
+    rng = np.random.default_rng(14)
+    centres = rng.normal(0, 10, (8, 5))
+    x = centres[rng.integers(0, 8, 20_000)] + rng.normal(0, 1, (20_000, 5))
+    rows = [(Vectors.dense(r),) for r in x]
+    sc = spark.sparkContext
+    dfs = {p: sc.parallelize(rows, p).toDF(["features"]).cache() for p in (1, 2, 3)}
+    for df in dfs.values():
+        df.count()
+    return dfs, x
+
+
+def start_of(df, **params):
+    """The start of a k-means‖ fit: with maxIter = 0 the fit returns it."""
+    gm = GaussianMixture(**{"k": 8, "seed": 5, "maxIter": 0, "initMode": "k-means||", **params})
+    return gm.fit(df).toEmkit()
+
+
+def test_kmeans_parallel_is_deterministic_for_a_seed(blobs):
+    dfs, _ = blobs
+    a, b = start_of(dfs[2]), start_of(dfs[2])
+    np.testing.assert_array_equal(a.means_, b.means_)
+    np.testing.assert_array_equal(a.covariances_, b.covariances_)
+    # Every draw is a function of the row's place in the DataFrame, not of
+    # the partitions or the mode, so the candidates and the centres are the
+    # same; the start's statistics are summed per partition (or task) and
+    # merged, which rounds differently: a few ulps, far below 1e-12.
+    for other in (start_of(dfs[1]), start_of(dfs[3]), start_of(dfs[2], mode="collect")):
+        np.testing.assert_allclose(other.means_, a.means_, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(other.covariances_, a.covariances_, rtol=1e-12, atol=1e-12)
+    # Another seed, another start.
+    assert not np.allclose(start_of(dfs[2], seed=6).means_, a.means_)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_kmeans_parallel_start_reaches_the_best_in_memory_fit(blobs, seed):
+    dfs, x = blobs
+    model = GaussianMixture(k=8, seed=seed, tol=1e-6, initMode="k-means||").fit(dfs[2])
+    best = emkit.GaussianMixture(8, n_init=5, random_state=seed, tol=1e-6).fit(x)
+    assert model.summary.converged
+    # Both stop when the mean log-likelihood moves by less than 1e-6 a
+    # step, near the same optimum: their means agree to ~1e-5. A start that
+    # merged two blobs and split another ends in a local optimum lower by
+    # about 0.1 per row (blobs 10 sigma apart), so 1e-4 tells them apart.
+    mean = model.summary.logLikelihood / len(x)
+    assert abs(mean - best.score(x)) < 1e-4, (mean, best.score(x))
+
+
+def test_rows_of_weight_zero_are_never_centres(spark, blobs):
+    from pyspark.ml.linalg import Vectors
+
+    _, x = blobs
+    # Every tenth row moved far away with weight 0: by distance alone
+    # k-means‖ would draw each of them (probability min(1, l·d²/φ) = 1).
+    w = np.ones(len(x))
+    w[::10] = 0.0
+    far = x.copy()
+    far[::10] += 1e4
+    rows = [(Vectors.dense(r), float(wi)) for r, wi in zip(far, w)]
+    df = spark.sparkContext.parallelize(rows, 2).toDF(["features", "w"])
+    for seed in range(3):
+        start = start_of(df, seed=seed, weightCol="w")
+        # A far row as a centre would own no weight, and the M-step keeps
+        # the centre of an empty component: a mean ~1e4 away.
+        assert np.abs(start.means_).max() < 100, start.means_
+        fitted = GaussianMixture(k=8, seed=seed, weightCol="w", initMode="k-means||").fit(df)
+        assert np.abs(fitted.toEmkit().means_).max() < 100
+
+
+def test_kmeans_parallel_adds_no_spark_job(spark, blobs):
+    dfs, _ = blobs
+    sc = spark.sparkContext
+    tracker = sc.statusTracker()
+
+    def jobs(group, **params):
+        sc.setJobGroup(group, group)
+        try:
+            GaussianMixture(k=8, seed=5, maxIter=2, **params).fit(dfs[2])
+        finally:
+            sc.setJobGroup("", "")
+        return len(tracker.getJobIdsForGroup(group))
+
+    # Barrier mode: the counts job and the barrier job; the sample mode
+    # adds the job that gathers the sample.
+    assert jobs("kmpar-barrier", initMode="k-means||") == 2
+    assert jobs("sample-barrier", initMode="sample") == 3
+    # Collect mode: k-means‖ is 2·initSteps + 3 jobs a restart instead of
+    # the sample's one job (every restart's EM jobs are the same in both).
+    for steps, n_init in ((2, 1), (1, 2)):
+        sample = jobs(f"sample-collect-{n_init}", initMode="sample", mode="collect", nInit=n_init)
+        got = jobs(f"kmpar-collect-{steps}-{n_init}", initMode="k-means||", mode="collect",
+                   initSteps=steps, nInit=n_init)
+        assert got == sample - 1 + (2 * steps + 3) * n_init
+
+
+def test_row_draws_do_not_depend_on_the_partitions():
+    from emkit.spark import _uniforms
+
+    whole = _uniforms(123, 0, 1000)
+    np.testing.assert_array_equal(np.concatenate([_uniforms(123, 0, 400), _uniforms(123, 400, 600)]),
+                                  whole)
+    assert whole.min() >= 0 and whole.max() < 1 and abs(whole.mean() - 0.5) < 0.05
+
+
+def test_init_settings_are_checked(iris_df):
+    df, _, _ = iris_df
+    with pytest.raises(ValueError, match="initMode"):
+        GaussianMixture(initMode="random").fit(df)
+    with pytest.raises(ValueError, match="initSteps"):
+        GaussianMixture(initSteps=0).fit(df)
+    assert GaussianMixture().getInitSteps() == 5 and GaussianMixture().getInitMode() is None

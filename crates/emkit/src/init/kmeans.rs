@@ -129,15 +129,28 @@ pub fn kmeans_plus_plus<R: Rng>(
 
 /// Label of the nearest centre for every row, and the inertia.
 pub fn nearest_centres(data: DataRef<'_>, centres: &[f64]) -> (Vec<usize>, f64) {
+    let (labels, dists) = nearest_distances(data, centres);
+    // Summed per task, then across tasks, so the inertia does not depend on
+    // the thread count.
+    let inertia = dists
+        .chunks(ROWS_PER_TASK)
+        .map(|c| c.iter().fold(0.0, |acc, v| acc + v))
+        .fold(0.0, |acc, v| acc + v);
+    (labels, inertia)
+}
+
+/// Label of the nearest centre for every row (ties to the lower index) and
+/// its squared Euclidean distance (k-means‖ on a cluster samples by these).
+pub fn nearest_distances(data: DataRef<'_>, centres: &[f64]) -> (Vec<usize>, Vec<f64>) {
     let d = data.n_cols();
     let k = centres.len() / d;
     let n = data.n_rows();
-    let parts: Vec<(Vec<usize>, f64)> = (0..n.div_ceil(ROWS_PER_TASK))
+    let parts: Vec<(Vec<usize>, Vec<f64>)> = (0..n.div_ceil(ROWS_PER_TASK))
         .into_par_iter()
         .map(|t| {
             let end = ((t + 1) * ROWS_PER_TASK).min(n);
             let mut labels = Vec::with_capacity(end - t * ROWS_PER_TASK);
-            let mut inertia = 0.0;
+            let mut dists = Vec::with_capacity(end - t * ROWS_PER_TASK);
             for i in t * ROWS_PER_TASK..end {
                 let x = data.row(i);
                 let (mut best, mut best_j) = (f64::INFINITY, 0);
@@ -149,18 +162,18 @@ pub fn nearest_centres(data: DataRef<'_>, centres: &[f64]) -> (Vec<usize>, f64) 
                     }
                 }
                 labels.push(best_j);
-                inertia += best;
+                dists.push(best);
             }
-            (labels, inertia)
+            (labels, dists)
         })
         .collect();
     let mut labels = Vec::with_capacity(n);
-    let mut inertia = 0.0;
-    for (l, i) in parts {
+    let mut dists = Vec::with_capacity(n);
+    for (l, s) in parts {
         labels.extend(l);
-        inertia += i;
+        dists.extend(s);
     }
-    (labels, inertia)
+    (labels, dists)
 }
 
 /// Lloyd's k-means from k-means++ seeds, until no label changes, the centres

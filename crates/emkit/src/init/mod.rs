@@ -4,7 +4,7 @@
 
 mod kmeans;
 
-pub use kmeans::{kmeans, kmeans_plus_plus, nearest_centres, KMeansResult};
+pub use kmeans::{kmeans, kmeans_plus_plus, nearest_centres, nearest_distances, KMeansResult};
 
 /// How a mixture's first parameters are chosen in each restart.
 #[derive(Clone, Debug, Default, PartialEq)]

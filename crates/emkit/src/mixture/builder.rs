@@ -5,7 +5,7 @@ use rand_pcg::Pcg64;
 
 use super::em::MixtureEm;
 use super::GaussianMixture;
-use crate::data::{RowBlocks, Weighted};
+use crate::data::{DataRef, RowBlocks, Weighted};
 use crate::dist::gaussian::{
     accumulate_given, block_rows, factor_scratch, maximize_into, ComponentStats, CovarianceType,
     Covariances, Path, BLOCK_ROWS,
@@ -466,18 +466,13 @@ impl GaussianMixtureBuilder {
         labels: &[usize],
         centres: Vec<f64>,
     ) -> ComponentStats {
-        let path = Path::detect();
-        let data = weighted.data();
-        let mut stats = ComponentStats::new(self.covariance, centres, data.n_cols());
-        for start in (0..data.n_rows()).step_by(BLOCK_ROWS) {
-            let end = (start + BLOCK_ROWS).min(data.n_rows());
-            let block = &labels[start..end];
-            let weights = weighted.weights().map(|w| &w[start..end]);
-            accumulate_given(path, &mut stats, data.rows(start, end), weights, |r, j| {
-                f64::from(u8::from(block[r] == j))
-            });
-        }
-        stats
+        stats_of_labels(
+            self.covariance,
+            weighted.data(),
+            weighted.weights(),
+            labels,
+            centres,
+        )
     }
 
     /// Statistics of uniform random responsibilities, shifted by the first row.
@@ -504,6 +499,29 @@ impl GaussianMixtureBuilder {
         }
         stats
     }
+}
+
+/// Statistics of hard assignments (row `i` counts fully, times its weight,
+/// for component `labels[i]`), shifted by the `k × d` `centres`: what the
+/// k-means initialisations turn into their first parameters by one M-step.
+pub(super) fn stats_of_labels(
+    kind: CovarianceType,
+    data: DataRef<'_>,
+    weights: Option<&[f64]>,
+    labels: &[usize],
+    centres: Vec<f64>,
+) -> ComponentStats {
+    let path = Path::detect();
+    let mut stats = ComponentStats::new(kind, centres, data.n_cols());
+    for start in (0..data.n_rows()).step_by(BLOCK_ROWS) {
+        let end = (start + BLOCK_ROWS).min(data.n_rows());
+        let block = &labels[start..end];
+        let weights = weights.map(|w| &w[start..end]);
+        accumulate_given(path, &mut stats, data.rows(start, end), weights, |r, j| {
+            f64::from(u8::from(block[r] == j))
+        });
+    }
+    stats
 }
 
 /// `k` distinct rows drawn one after another with probability proportional to

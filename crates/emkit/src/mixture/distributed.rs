@@ -22,7 +22,9 @@ use crate::dist::gaussian::{
 };
 use crate::em::{driver_e_step as e_step, EmModel};
 use crate::error::{Error, Result};
+use crate::init::nearest_centres;
 
+use super::builder::stats_of_labels;
 use super::{GaussianMixture, MixtureEm};
 
 /// E-step statistics of some rows under one model: Σ r, Σ r·x and the
@@ -253,42 +255,8 @@ impl GaussianMixture {
         weights: Option<&[f64]>,
         offset: usize,
     ) -> Result<MixtureStats> {
+        let total = self.checked_total(data, weights, offset)?;
         let d = self.n_features();
-        if data.n_cols() != d {
-            return Err(Error::ShapeMismatch {
-                what: "columns of the data".into(),
-                expected: d,
-                got: data.n_cols(),
-            });
-        }
-        if let Err(Error::NonFinite { row, column }) = data.check_finite() {
-            return Err(Error::NonFinite {
-                row: offset + row,
-                column,
-            });
-        }
-        let total = match weights {
-            None => data.n_rows() as f64,
-            Some(w) => {
-                if w.len() != data.n_rows() {
-                    return Err(Error::ShapeMismatch {
-                        what: "weights".into(),
-                        expected: data.n_rows(),
-                        got: w.len(),
-                    });
-                }
-                if let Some(i) = w.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
-                    return Err(Error::InvalidWeights {
-                        problem: format!(
-                            "weight {} (0-based) is {}; weights must be finite and >= 0",
-                            offset + i,
-                            w[i]
-                        ),
-                    });
-                }
-                w.iter().sum()
-            }
-        };
         let em = MixtureEm::new(self.clone(), 0.0);
         if data.n_rows() == 0 {
             let stats = <MixtureEm as EmModel<RowBlocks<'_>>>::empty_stats(&em);
@@ -309,6 +277,78 @@ impl GaussianMixture {
         Ok(MixtureStats {
             stats: stats.clone(),
             log_likelihood: ll,
+        })
+    }
+
+    /// Statistics of hard assignments of rows `offset..offset + n`: every
+    /// row counts fully (times its weight) for the component whose mean is
+    /// nearest (Euclidean distance, ties to the lower index), as the k-means
+    /// initialisation assigns rows in memory. Only the means of `self` are
+    /// read; merged over all parts, their [`maximization`](Self::maximization)
+    /// is the start that initialisation makes from those centres (k-means‖
+    /// on a cluster ends so). The log-likelihood of these statistics is 0.
+    ///
+    /// # Errors
+    ///
+    /// As [`expectation`](Self::expectation).
+    pub fn nearest_expectation(
+        &self,
+        data: DataRef<'_>,
+        weights: Option<&[f64]>,
+        offset: usize,
+    ) -> Result<MixtureStats> {
+        self.checked_total(data, weights, offset)?;
+        let (labels, _) = nearest_centres(data, self.means());
+        let means = self.means().to_vec();
+        Ok(MixtureStats {
+            stats: stats_of_labels(self.covariance_type(), data, weights, &labels, means),
+            log_likelihood: 0.0,
+        })
+    }
+
+    /// The total weight of rows `offset..offset + n`, after the checks of
+    /// [`expectation`](Self::expectation) (errors name rows from `offset`).
+    fn checked_total(
+        &self,
+        data: DataRef<'_>,
+        weights: Option<&[f64]>,
+        offset: usize,
+    ) -> Result<f64> {
+        let d = self.n_features();
+        if data.n_cols() != d {
+            return Err(Error::ShapeMismatch {
+                what: "columns of the data".into(),
+                expected: d,
+                got: data.n_cols(),
+            });
+        }
+        if let Err(Error::NonFinite { row, column }) = data.check_finite() {
+            return Err(Error::NonFinite {
+                row: offset + row,
+                column,
+            });
+        }
+        Ok(match weights {
+            None => data.n_rows() as f64,
+            Some(w) => {
+                if w.len() != data.n_rows() {
+                    return Err(Error::ShapeMismatch {
+                        what: "weights".into(),
+                        expected: data.n_rows(),
+                        got: w.len(),
+                    });
+                }
+                if let Some(i) = w.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
+                    return Err(Error::InvalidWeights {
+                        problem: format!(
+                            "weight {} (0-based) is {}; weights must be finite and >= 0",
+                            offset + i,
+                            w[i]
+                        ),
+                    });
+                }
+                w.iter().sum()
+            }
         })
     }
 
