@@ -74,6 +74,7 @@ macro_rules! prior_setters {
     };
 }
 
+mod distributed;
 mod emission;
 mod families;
 mod fit;
@@ -83,6 +84,7 @@ mod scaled;
 mod viterbi;
 
 pub use crate::dist::gaussian::CovarianceCentre;
+pub use distributed::SequenceStats;
 pub use emission::{
     CategoricalEmission, CategoricalSettings, CategoricalStats, Emission, GaussianEmission,
     GaussianSettings, GaussianStats, GmmEmission, GmmSettings, GmmStats,
