@@ -31,7 +31,7 @@ Not here yet: ``verbose`` progress (use Dask's dashboard).
 import numpy as np
 
 from . import _emkit
-from ._distributed import best_of, plain, tree
+from ._distributed import best_of, mixture_m_step, plain, tree
 
 #: The most rows the initialisation reads.
 SAMPLE_ROWS = 1 << 17
@@ -174,8 +174,8 @@ def fit(est, X, sample_weight, init_kwargs, warm_model, init_name, seed):
     model, report = best_of(
         starts(),
         parts.stats,
+        mixture_m_step(float(est.reg_covar)),
         float(est.tol),
-        float(est.reg_covar),
         int(est.max_iter),
         "set reg_covar > 0 or reduce n_components",
     )

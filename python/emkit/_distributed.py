@@ -1,5 +1,10 @@
 """What the Dask and Spark fits share: the EM loop over merged statistics,
-the restarts, the fixed merge order, and blocks the library reads in place."""
+the restarts, the fixed merge order, and blocks the library reads in place.
+
+The loop serves every model: it needs statistics with ``log_likelihood``
+and ``total_weight`` and an M-step ``m_step(model, stats) -> (model,
+reseeded)``; :func:`mixture_m_step` is the mixtures' (``reg_covar`` added).
+"""
 
 import time
 
@@ -24,10 +29,16 @@ def tree(parts, merge):
     return parts[0]
 
 
-def em(model, stats_of, tol, reg, max_iter, hint):
+def mixture_m_step(reg):
+    """The mixtures' M-step with ``reg_covar = reg``."""
+    return lambda model, stats: model.maximization(stats, reg)
+
+
+def em(model, stats_of, m_step, tol, max_iter, hint):
     """One restart of EM from `model`: the in-memory driver's loop. `stats_of`
-    gives the merged statistics of every row under a model; `hint` ends the
-    message of a collapsed fit (the caller's parameter names)."""
+    gives the merged statistics of every row under a model, `m_step` the next
+    model and what it re-seeded (or left as it was); `hint` ends the message
+    of a collapsed fit (the caller's parameter names)."""
     bounds, reseeded, previous, converged = [], [], None, False
     began = time.perf_counter()
     for iteration in range(1, max_iter + 1):
@@ -39,7 +50,7 @@ def em(model, stats_of, tol, reg, max_iter, hint):
                 f"collapsed onto single points: {hint}"
             )
         bounds.append(mean)
-        model, fresh = model.maximization(stats, reg)
+        model, fresh = m_step(model, stats)
         reseeded.extend((iteration, int(c)) for c in fresh)
         if previous is not None and abs(mean - previous) < tol and not fresh:
             converged = True
@@ -58,14 +69,14 @@ def em(model, stats_of, tol, reg, max_iter, hint):
     }
 
 
-def best_of(starts, stats_of, tol, reg, max_iter, hint):
+def best_of(starts, stats_of, m_step, tol, max_iter, hint):
     """Runs EM from every start (an iterable, read lazily); the best by final
     log-likelihood, the first on ties, with its index as ``best_init``. A
     restart that fails is skipped; when all fail, the first error is raised."""
     best, first_error = None, None
     for restart, start in enumerate(starts):
         try:
-            model, report = em(start, stats_of, tol, reg, max_iter, hint)
+            model, report = em(start, stats_of, m_step, tol, max_iter, hint)
         except ValueError as e:
             first_error = first_error or e
             continue

@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
-from . import _emkit
+from . import _dask_hmm, _emkit
 from ._common import check_finite, seed_from, write_atomic
 
 __all__ = ["GaussianHMM", "CategoricalHMM", "GMMHMM", "ConvergenceMonitor"]
@@ -126,19 +126,29 @@ class _BaseHMM(BaseEstimator):
 
     def fit(self, X, lengths=None):
         """Estimates the parameters by Baum–Welch (one run from hmmlearn's
-        initialisation of the parameters in ``init_params``) and returns self."""
+        initialisation of the parameters in ``init_params``) and returns self.
+
+        ``X`` may also be a dask bag of sequences or a list of
+        ``dask.delayed`` sequences (then without ``lengths``): the fit runs
+        on the active Dask client, see ``emkit._dask_hmm``."""
+        if _dask_hmm.is_sequences(X):
+            if lengths is not None:
+                raise ValueError(
+                    "lengths must be None for a Dask collection of sequences: each item is "
+                    "one sequence"
+                )
+            self._check_params()
+            model, report, n = _dask_hmm.fit(self, X)
+            self._init_monitor()
+            self._fitted(model, report, n, record=True)
+            return self
         X = self._data(X)
         lengths = _lengths(X, lengths)
         self._check_params()
         self._check_and_set_n_features(X)
         seed = seed_from(self.random_state)
         init, init_parts = self._initial(X, lengths, seed)
-        learn = "".join(c for c in self.params if c in "stmce" + self._emission_letters)
-        if not learn:
-            raise ValueError(
-                f"params={self.params!r} learns nothing; give at least one of "
-                f"'s', 't' and {', '.join(repr(c) for c in self._emission_letters)}"
-            )
+        learn = self._learn_checked()
         self._init_monitor()
         n = X.shape[0]
         verbose = self.monitor_ if self.verbose else None
@@ -163,15 +173,30 @@ class _BaseHMM(BaseEstimator):
             callback=callback,
             **self._fit_kwargs(),
         )
+        self._fitted(model, report, n, record=verbose is None)
+        return self
+
+    def _learn_checked(self):
+        """The letters of ``params`` the fit learns; at least one."""
+        learn = "".join(c for c in self.params if c in "stmce" + self._emission_letters)
+        if not learn:
+            raise ValueError(
+                f"params={self.params!r} learns nothing; give at least one of "
+                f"'s', 't' and {', '.join(repr(c) for c in self._emission_letters)}"
+            )
+        return learn
+
+    def _fitted(self, model, report, n, record):
+        """Takes the fitted `model` and its `report` (`n` observations);
+        `record`: fill ``monitor_`` from the report."""
         self._set_model(model)
         history = [v * n for v in report["lower_bounds"]]
-        if verbose is None:
+        if record:
             self.monitor_.history.extend(history)
             self.monitor_.iter = len(history)
         self.stop_reason_ = report["stop_reason"]
         self.reseeded_ = [tuple(r) for r in report["reseeded"]]
         self.lower_bounds_ = history
-        return self
 
     def _learn_letters(self, learn):
         return learn
@@ -238,8 +263,11 @@ class _BaseHMM(BaseEstimator):
         return self._library_data(X), _lengths(X, lengths)
 
     def score(self, X, lengths=None):
-        """Total log-likelihood of X under the model (forward algorithm)."""
+        """Total log-likelihood of X under the model (forward algorithm); X
+        may be a Dask collection of sequences (then a float, computed)."""
         model = self._model()
+        if _dask_hmm.is_sequences(X):
+            return _dask_hmm.score(model, self, X)
         X, lengths = self._prepared(X, lengths)
         return float(model.score(X, lengths))
 
@@ -255,6 +283,8 @@ class _BaseHMM(BaseEstimator):
         """``(log-probability, states)`` by ``algorithm`` ('viterbi': the most
         probable path and its log-probability; 'map': each step's most probable
         state, and hmmlearn's sum of those posteriors)."""
+        if _dask_hmm.is_sequences(X):
+            return _dask_hmm.map_sequences(self, X, "decode")
         model = self._model()
         algorithm = algorithm or self.algorithm
         if algorithm not in DECODER_ALGORITHMS:
@@ -267,11 +297,17 @@ class _BaseHMM(BaseEstimator):
         return float(np.max(posteriors, axis=1).sum()), np.argmax(posteriors, axis=1)
 
     def predict(self, X, lengths=None):
-        """The states ``decode`` finds with ``self.algorithm``."""
+        """The states ``decode`` finds with ``self.algorithm`` (per sequence
+        for a Dask collection of sequences)."""
+        if _dask_hmm.is_sequences(X):
+            return _dask_hmm.map_sequences(self, X, "predict")
         return self.decode(X, lengths)[1]
 
     def predict_proba(self, X, lengths=None):
-        """State posteriors given each whole sequence, shape (n_samples, n_components)."""
+        """State posteriors given each whole sequence, shape (n_samples, n_components)
+        (per sequence for a Dask collection of sequences)."""
+        if _dask_hmm.is_sequences(X):
+            return _dask_hmm.map_sequences(self, X, "predict_proba")
         return self.score_samples(X, lengths)[1]
 
     def filter(self, X, lengths=None):

@@ -81,7 +81,7 @@ import numpy as np
 
 from . import _emkit
 from ._common import seed_from
-from ._distributed import best_of, plain, tree
+from ._distributed import best_of, mixture_m_step, plain, tree
 
 #: The most rows the initialisation gathers on the driver.
 SAMPLE_ROWS = 1 << 17
@@ -122,7 +122,9 @@ def _tree_merge(stats):
 
 
 def _best_of(starts, stats_of, tol, reg, max_iter):
-    return best_of(starts, stats_of, tol, reg, max_iter, "set regCovar > 0 or reduce k")
+    return best_of(
+        starts, stats_of, mixture_m_step(reg), tol, max_iter, "set regCovar > 0 or reduce k"
+    )
 
 
 class _Timed:

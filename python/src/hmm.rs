@@ -3,11 +3,11 @@
 use numpy::{PyArray1, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 
 use emkit::hmm::{
     AnyHmm, CategoricalEmission, CategoricalHmm, CovarianceCentre, GaussianEmission, GaussianHmm,
-    GmmEmission, GmmHmm, Hmm as LibHmm, Learn, PriorArray, Sequences,
+    GmmEmission, GmmHmm, Hmm as LibHmm, HmmBuilder, Learn, PriorArray, SequenceStats, Sequences,
 };
 use emkit::io::HmmFile;
 use emkit::GaussianMixture;
@@ -329,6 +329,40 @@ impl Hmm {
         per_state(py, &x, lengths.as_deref(), |seqs| self.inner.filter(seqs))
     }
 
+    /// E-step statistics of some sequences of data spread over many
+    /// processes (Dask partitions).
+    #[pyo3(signature = (x, lengths=None))]
+    fn expectation(
+        &self,
+        py: Python<'_>,
+        x: PyReadonlyArray2<'_, f64>,
+        lengths: Option<Vec<usize>>,
+    ) -> PyResult<HmmStats> {
+        let seqs = sequences(&x, lengths.as_deref())?;
+        let inner = detached(py, || {
+            Ok(match &self.inner {
+                AnyHmm::Gaussian(h) => AnyStats::Gaussian(h.expectation(&seqs)?),
+                AnyHmm::Categorical(h) => AnyStats::Categorical(h.expectation(&seqs)?),
+                AnyHmm::Gmm(h) => AnyStats::Gmm(h.expectation(&seqs)?),
+            })
+        })?;
+        Ok(HmmStats { inner })
+    }
+
+    /// Pickling (to send a model to other processes) through the model
+    /// file's text, which gives back the same model bit for bit.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        let text = HmmFile::new(self.inner.clone()).to_json_string();
+        let load = py.get_type::<Hmm>().getattr("_from_model_text")?;
+        Ok((load, (text,)))
+    }
+
+    #[staticmethod]
+    fn _from_model_text(text: &str) -> PyResult<Hmm> {
+        let file = HmmFile::from_json_str(text).map_err(to_py)?;
+        Ok(Hmm { inner: file.model })
+    }
+
     /// One sequence of `n` draws: flat `n × d` values and the states.
     fn sample<'py>(&self, py: Python<'py>, n: usize, seed: u64) -> PyResult<Draws<'py>> {
         let (x, states) = detached(py, || self.inner.sample(n, seed))?;
@@ -364,20 +398,21 @@ macro_rules! with_priors {
     }};
 }
 
-/// Fits an HMM by Baum–Welch: `(model, report)`. `init` gives the starting
-/// values of the parts named in `init_parts` (`s` start, `t` transitions,
-/// `e` the emission); the others are initialised from the data. `priors`
-/// maps hmmlearn's prior names to `(values, shape)` (numpy broadcasting);
-/// `covariance_centre` is "new" or "previous" (GMM, see the library).
-#[pyfunction]
-#[pyo3(signature = (x, lengths, emission, n_states, tol, max_iter, n_init, seed, learn,
-    covariance_type="diag", reg_covar=1e-6, n_mix=1, n_symbols=None, init=None,
-    init_parts="", priors=None, covariance_centre="new", callback=None))]
+/// A Baum–Welch fit's settings for one emission family.
+#[derive(Clone)]
+enum AnyBuilder {
+    Gaussian(HmmBuilder<GaussianEmission>),
+    Categorical(HmmBuilder<CategoricalEmission>),
+    Gmm(HmmBuilder<GmmEmission>),
+}
+
+/// The fit's settings: `init` gives the starting values of the parts named
+/// in `init_parts` (`s` start, `t` transitions, `e` the emission); the
+/// others are initialised from the data. `priors` maps hmmlearn's prior
+/// names to `(values, shape)` (numpy broadcasting); `covariance_centre` is
+/// "new" or "previous" (GMM, see the library).
 #[allow(clippy::too_many_arguments)]
-fn fit_hmm<'py>(
-    py: Python<'py>,
-    x: PyReadonlyArray2<'py, f64>,
-    lengths: Option<Vec<usize>>,
+fn builder(
     emission: &str,
     n_states: usize,
     tol: f64,
@@ -389,13 +424,11 @@ fn fit_hmm<'py>(
     reg_covar: f64,
     n_mix: usize,
     n_symbols: Option<usize>,
-    init: Option<PyRef<'py, Hmm>>,
+    init: Option<AnyHmm>,
     init_parts: &str,
-    priors: Option<Bound<'py, PyDict>>,
+    priors: Option<&Bound<'_, PyDict>>,
     covariance_centre: &str,
-    callback: Option<Py<PyAny>>,
-) -> PyResult<(Hmm, Bound<'py, PyDict>)> {
-    let priors = priors.as_ref();
+) -> PyResult<AnyBuilder> {
     let centre = match covariance_centre {
         "new" => CovarianceCentre::NewMeans,
         "previous" => CovarianceCentre::PreviousMeans,
@@ -405,10 +438,8 @@ fn fit_hmm<'py>(
             )))
         }
     };
-    let seqs = sequences(&x, lengths.as_deref())?;
     let learn: Learn = learn.parse().map_err(to_py)?;
     let kind = self::covariance_type(covariance_type)?;
-    let init = init.map(|h| h.inner.clone());
     let (s, t, e) = (
         init_parts.contains('s'),
         init_parts.contains('t'),
@@ -437,10 +468,14 @@ fn fit_hmm<'py>(
                 }
                 None => {}
             }
-            b
+            b.learn(learn)
+                .tol(tol)
+                .max_iter(max_iter)
+                .n_init(n_init)
+                .seed(seed)
         }};
     }
-    let (model, report) = match emission {
+    Ok(match emission {
         "gaussian" => {
             let b = GaussianHmm::builder(n_states)
                 .covariance(kind)
@@ -457,14 +492,7 @@ fn fit_hmm<'py>(
                     covars_weight
                 ]
             );
-            let b = starting!(b, Gaussian)
-                .learn(learn)
-                .tol(tol)
-                .max_iter(max_iter)
-                .n_init(n_init)
-                .seed(seed);
-            let fit = fit_watched(py, callback, |relay| b.fit_with_monitor(&seqs, relay))?;
-            (AnyHmm::Gaussian(fit.model), fit.report)
+            AnyBuilder::Gaussian(starting!(b, Gaussian))
         }
         "categorical" => {
             let mut b = CategoricalHmm::builder(n_states);
@@ -476,14 +504,7 @@ fn fit_hmm<'py>(
                 priors,
                 [startprob_prior, transmat_prior, emissionprob_prior]
             );
-            let b = starting!(b, Categorical)
-                .learn(learn)
-                .tol(tol)
-                .max_iter(max_iter)
-                .n_init(n_init)
-                .seed(seed);
-            let fit = fit_watched(py, callback, |relay| b.fit_with_monitor(&seqs, relay))?;
-            (AnyHmm::Categorical(fit.model), fit.report)
+            AnyBuilder::Categorical(starting!(b, Categorical))
         }
         "gmm" => {
             let b = GmmHmm::builder(n_states)
@@ -504,27 +525,288 @@ fn fit_hmm<'py>(
                     covars_weight
                 ]
             );
-            let b = starting!(b, Gmm)
-                .learn(learn)
-                .tol(tol)
-                .max_iter(max_iter)
-                .n_init(n_init)
-                .seed(seed);
-            let fit = fit_watched(py, callback, |relay| b.fit_with_monitor(&seqs, relay))?;
-            (AnyHmm::Gmm(fit.model), fit.report)
+            AnyBuilder::Gmm(starting!(b, Gmm))
         }
         other => {
             return Err(PyValueError::new_err(format!(
                 "unknown emission {other:?}; use gaussian, categorical or gmm"
             )))
         }
+    })
+}
+
+/// Fits an HMM by Baum–Welch: `(model, report)`. The settings are
+/// [`builder`]'s.
+#[pyfunction]
+#[pyo3(signature = (x, lengths, emission, n_states, tol, max_iter, n_init, seed, learn,
+    covariance_type="diag", reg_covar=1e-6, n_mix=1, n_symbols=None, init=None,
+    init_parts="", priors=None, covariance_centre="new", callback=None))]
+#[allow(clippy::too_many_arguments)]
+fn fit_hmm<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    lengths: Option<Vec<usize>>,
+    emission: &str,
+    n_states: usize,
+    tol: f64,
+    max_iter: usize,
+    n_init: usize,
+    seed: u64,
+    learn: &str,
+    covariance_type: &str,
+    reg_covar: f64,
+    n_mix: usize,
+    n_symbols: Option<usize>,
+    init: Option<PyRef<'py, Hmm>>,
+    init_parts: &str,
+    priors: Option<Bound<'py, PyDict>>,
+    covariance_centre: &str,
+    callback: Option<Py<PyAny>>,
+) -> PyResult<(Hmm, Bound<'py, PyDict>)> {
+    let b = builder(
+        emission,
+        n_states,
+        tol,
+        max_iter,
+        n_init,
+        seed,
+        learn,
+        covariance_type,
+        reg_covar,
+        n_mix,
+        n_symbols,
+        init.map(|h| h.inner.clone()),
+        init_parts,
+        priors.as_ref(),
+        covariance_centre,
+    )?;
+    let seqs = sequences(&x, lengths.as_deref())?;
+    let (model, report) = match b {
+        AnyBuilder::Gaussian(b) => {
+            let fit = fit_watched(py, callback, |relay| b.fit_with_monitor(&seqs, relay))?;
+            (AnyHmm::Gaussian(fit.model), fit.report)
+        }
+        AnyBuilder::Categorical(b) => {
+            let fit = fit_watched(py, callback, |relay| b.fit_with_monitor(&seqs, relay))?;
+            (AnyHmm::Categorical(fit.model), fit.report)
+        }
+        AnyBuilder::Gmm(b) => {
+            let fit = fit_watched(py, callback, |relay| b.fit_with_monitor(&seqs, relay))?;
+            (AnyHmm::Gmm(fit.model), fit.report)
+        }
     };
     let report = report_dict(py, &report)?;
     Ok((Hmm { inner: model }, report))
 }
 
+/// A Baum–Welch fit's settings (those of `fit_hmm`) for a fit whose E-steps
+/// run elsewhere: the starting model, and the M-step from merged
+/// statistics.
+#[pyclass(frozen, module = "emkit._emkit", name = "HmmFitter")]
+pub(crate) struct HmmFitter {
+    inner: AnyBuilder,
+}
+
+#[pymethods]
+impl HmmFitter {
+    #[new]
+    #[pyo3(signature = (emission, n_states, tol, max_iter, n_init, seed, learn,
+        covariance_type="diag", reg_covar=1e-6, n_mix=1, n_symbols=None, init=None,
+        init_parts="", priors=None, covariance_centre="new"))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        emission: &str,
+        n_states: usize,
+        tol: f64,
+        max_iter: usize,
+        n_init: usize,
+        seed: u64,
+        learn: &str,
+        covariance_type: &str,
+        reg_covar: f64,
+        n_mix: usize,
+        n_symbols: Option<usize>,
+        init: Option<PyRef<'_, Hmm>>,
+        init_parts: &str,
+        priors: Option<Bound<'_, PyDict>>,
+        covariance_centre: &str,
+    ) -> PyResult<Self> {
+        let inner = builder(
+            emission,
+            n_states,
+            tol,
+            max_iter,
+            n_init,
+            seed,
+            learn,
+            covariance_type,
+            reg_covar,
+            n_mix,
+            n_symbols,
+            init.map(|h| h.inner.clone()),
+            init_parts,
+            priors.as_ref(),
+            covariance_centre,
+        )?;
+        Ok(HmmFitter { inner })
+    }
+
+    /// The model restart `restart` of `fit_hmm` on these sequences starts from.
+    #[pyo3(signature = (x, lengths, restart=0))]
+    fn initial(
+        &self,
+        py: Python<'_>,
+        x: PyReadonlyArray2<'_, f64>,
+        lengths: Option<Vec<usize>>,
+        restart: usize,
+    ) -> PyResult<Hmm> {
+        let seqs = sequences(&x, lengths.as_deref())?;
+        let inner = detached(py, || {
+            Ok(match &self.inner {
+                AnyBuilder::Gaussian(b) => AnyHmm::Gaussian(b.initial_model(&seqs, restart)?),
+                AnyBuilder::Categorical(b) => AnyHmm::Categorical(b.initial_model(&seqs, restart)?),
+                AnyBuilder::Gmm(b) => AnyHmm::Gmm(b.initial_model(&seqs, restart)?),
+            })
+        })?;
+        Ok(Hmm { inner })
+    }
+
+    /// The fit's M-step of `model` from merged statistics: `(model,
+    /// states left as they were or repaired)`.
+    fn maximization(
+        &self,
+        py: Python<'_>,
+        model: PyRef<'_, Hmm>,
+        stats: PyRef<'_, HmmStats>,
+    ) -> PyResult<(Hmm, Vec<usize>)> {
+        let (model, stats) = (&model.inner, &stats.inner);
+        let (inner, reseeded) = detached(py, || match (&self.inner, model, stats) {
+            (AnyBuilder::Gaussian(b), AnyHmm::Gaussian(m), AnyStats::Gaussian(s)) => {
+                b.maximization(m, s).map(|(m, r)| (AnyHmm::Gaussian(m), r))
+            }
+            (AnyBuilder::Categorical(b), AnyHmm::Categorical(m), AnyStats::Categorical(s)) => b
+                .maximization(m, s)
+                .map(|(m, r)| (AnyHmm::Categorical(m), r)),
+            (AnyBuilder::Gmm(b), AnyHmm::Gmm(m), AnyStats::Gmm(s)) => {
+                b.maximization(m, s).map(|(m, r)| (AnyHmm::Gmm(m), r))
+            }
+            _ => Err(emkit::Error::InvalidModel {
+                field: "statistics".into(),
+                problem: "the fit, the model and the statistics are of different emissions".into(),
+            }),
+        })?;
+        Ok((Hmm { inner }, reseeded))
+    }
+}
+
+/// E-step statistics of one emission family.
+// One value per Python object, moved rarely: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+enum AnyStats {
+    Gaussian(SequenceStats<GaussianEmission>),
+    Categorical(SequenceStats<CategoricalEmission>),
+    Gmm(SequenceStats<GmmEmission>),
+}
+
+/// Calls the same method on whichever statistics `self` holds.
+macro_rules! on_stats {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self {
+            AnyStats::Gaussian($s) => $e,
+            AnyStats::Categorical($s) => $e,
+            AnyStats::Gmm($s) => $e,
+        }
+    };
+}
+
+/// What `__reduce__` of statistics returns: the loader and its arguments.
+type Reduced<'py> = (Bound<'py, PyAny>, (&'static str, Bound<'py, PyBytes>));
+
+/// E-step statistics of some sequences under one model (see
+/// `Hmm.expectation`): merged in a fixed order, then one M-step
+/// (`HmmFitter.maximization`).
+#[pyclass(frozen, module = "emkit._emkit", name = "HmmStats")]
+pub(crate) struct HmmStats {
+    inner: AnyStats,
+}
+
+#[pymethods]
+impl HmmStats {
+    /// These statistics plus `other`'s (of other sequences, same model), as
+    /// new statistics.
+    fn merged(&self, py: Python<'_>, other: PyRef<'_, HmmStats>) -> PyResult<HmmStats> {
+        let mut inner = self.inner.clone();
+        let other = &other.inner;
+        detached(py, || match (&mut inner, other) {
+            (AnyStats::Gaussian(a), AnyStats::Gaussian(b)) => a.merge(b),
+            (AnyStats::Categorical(a), AnyStats::Categorical(b)) => a.merge(b),
+            (AnyStats::Gmm(a), AnyStats::Gmm(b)) => a.merge(b),
+            _ => Err(emkit::Error::InvalidModel {
+                field: "statistics".into(),
+                problem: "cannot merge statistics of different emissions".into(),
+            }),
+        })?;
+        Ok(HmmStats { inner })
+    }
+
+    #[getter]
+    fn log_likelihood(&self) -> f64 {
+        on_stats!(&self.inner, s => s.log_likelihood())
+    }
+    #[getter]
+    fn total_weight(&self) -> f64 {
+        on_stats!(&self.inner, s => s.total_weight())
+    }
+    #[getter]
+    fn n_observations(&self) -> usize {
+        on_stats!(&self.inner, s => s.n_observations())
+    }
+    #[getter]
+    fn n_sequences(&self) -> usize {
+        on_stats!(&self.inner, s => s.n_sequences())
+    }
+    /// "gaussian", "categorical" or "gmm".
+    #[getter]
+    fn emission(&self) -> &'static str {
+        match self.inner {
+            AnyStats::Gaussian(_) => "gaussian",
+            AnyStats::Categorical(_) => "categorical",
+            AnyStats::Gmm(_) => "gmm",
+        }
+    }
+
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &on_stats!(&self.inner, s => s.to_bytes()))
+    }
+
+    /// Statistics of `emission` from `to_bytes`.
+    #[staticmethod]
+    fn from_bytes(emission: &str, bytes: &[u8]) -> PyResult<HmmStats> {
+        let inner = match emission {
+            "gaussian" => SequenceStats::from_bytes(bytes).map(AnyStats::Gaussian),
+            "categorical" => SequenceStats::from_bytes(bytes).map(AnyStats::Categorical),
+            "gmm" => SequenceStats::from_bytes(bytes).map(AnyStats::Gmm),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown emission {other:?}; use gaussian, categorical or gmm"
+                )))
+            }
+        }
+        .map_err(to_py)?;
+        Ok(HmmStats { inner })
+    }
+
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Reduced<'py>> {
+        let load = py.get_type::<HmmStats>().getattr("from_bytes")?;
+        Ok((load, (self.emission(), self.to_bytes(py))))
+    }
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Hmm>()?;
+    m.add_class::<HmmFitter>()?;
+    m.add_class::<HmmStats>()?;
     m.add_function(wrap_pyfunction!(fit_hmm, m)?)?;
     Ok(())
 }

@@ -12,6 +12,7 @@ use rand::Rng;
 use rand_distr::StandardNormal;
 use rand_pcg::Pcg64;
 
+use super::distributed::codec;
 use super::Learn;
 use crate::data::row_blocks;
 use crate::data::DataRef;
@@ -42,8 +43,9 @@ mod sealed {
 /// [`CategoricalEmission`] and [`GmmEmission`]; sealed, so that emkit can
 /// extend it freely.
 pub trait Emission: sealed::Sealed + Clone + fmt::Debug + PartialEq + Send + Sync {
-    /// M-step statistics, with the scratch buffers of the task that fills them.
-    type Stats: Clone + fmt::Debug + Send;
+    /// M-step statistics, with the scratch buffers of the task that fills
+    /// them (equality compares the statistics only).
+    type Stats: Clone + fmt::Debug + PartialEq + Send;
     /// A MAP prior on the emission's parameters in the terms of its M-step,
     /// as [`crate::hmm::HmmBuilder`] checks and lowers the hmmlearn-style
     /// settings; the default is none (maximum likelihood).
@@ -67,6 +69,20 @@ pub trait Emission: sealed::Sealed + Clone + fmt::Debug + PartialEq + Send + Syn
     fn reset_stats(&self, stats: &mut Self::Stats);
     /// Adds `other` into `stats`.
     fn merge_stats(stats: &mut Self::Stats, other: &Self::Stats);
+    /// Whether `a` and `b` are statistics of emissions with the same shapes
+    /// and (for Gaussians) the same means, so that they can be merged.
+    fn stats_match(a: &Self::Stats, b: &Self::Stats) -> bool;
+    /// Appends the values of `stats` (no scratch) to `out`, little-endian:
+    /// the emission's part of
+    /// [`SequenceStats::to_bytes`](super::SequenceStats::to_bytes).
+    fn write_stats(stats: &Self::Stats, out: &mut Vec<u8>);
+    /// Statistics written by [`write_stats`](Self::write_stats), read from
+    /// the front of `bytes`, which then starts after them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidModel`] for bytes that are not such statistics.
+    fn read_stats(bytes: &mut &[u8]) -> Result<Self::Stats>;
     /// `out[t·K + j] = ln p(x_t | state j)` for the rows of `obs`.
     fn log_probabilities(&self, obs: DataRef<'_>, stats: &mut Self::Stats, out: &mut [f64]);
     /// `out[t·K + j] = p(x_t | state j) / exp(log_scale[t])`, with any per-row
@@ -220,7 +236,7 @@ impl GaussianEmission {
 }
 
 /// Statistics of Gaussian emissions: the shifted moments per state.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct GaussianStats(ComponentStats);
 
 impl GaussianEmission {
@@ -297,6 +313,20 @@ impl Emission for GaussianEmission {
 
     fn merge_stats(stats: &mut GaussianStats, other: &GaussianStats) {
         stats.0.merge(&other.0);
+    }
+
+    fn stats_match(a: &GaussianStats, b: &GaussianStats) -> bool {
+        codec::components_match(&a.0, &b.0)
+    }
+
+    fn write_stats(stats: &GaussianStats, out: &mut Vec<u8>) {
+        out.push(b'G');
+        codec::write_components(&stats.0, out);
+    }
+
+    fn read_stats(bytes: &mut &[u8]) -> Result<GaussianStats> {
+        codec::expect_tag(bytes, b'G', "Gaussian")?;
+        codec::read_components(bytes).map(GaussianStats)
     }
 
     fn log_probabilities(&self, obs: DataRef<'_>, stats: &mut GaussianStats, out: &mut [f64]) {
@@ -517,6 +547,24 @@ impl Emission for CategoricalEmission {
         }
     }
 
+    fn stats_match(a: &CategoricalStats, b: &CategoricalStats) -> bool {
+        a.counts.len() == b.counts.len()
+    }
+
+    fn write_stats(stats: &CategoricalStats, out: &mut Vec<u8>) {
+        out.push(b'C');
+        codec::write_size(stats.counts.len(), out);
+        codec::write_f64s(&stats.counts, out);
+    }
+
+    fn read_stats(bytes: &mut &[u8]) -> Result<CategoricalStats> {
+        codec::expect_tag(bytes, b'C', "categorical")?;
+        let n = codec::read_size(bytes)?;
+        Ok(CategoricalStats {
+            counts: codec::read_f64s(bytes, n)?,
+        })
+    }
+
     fn log_probabilities(&self, obs: DataRef<'_>, _: &mut CategoricalStats, out: &mut [f64]) {
         let (k, m) = (self.n_states(), self.n_symbols);
         for (t, &x) in obs.values().iter().enumerate() {
@@ -672,6 +720,13 @@ pub struct GmmStats {
     weights: Vec<f64>,
 }
 
+impl PartialEq for GmmStats {
+    fn eq(&self, other: &Self) -> bool {
+        // `weights` is scratch.
+        self.per_state == other.per_state
+    }
+}
+
 impl GmmEmission {
     /// Mixture emissions from one mixture per state; all must have the same
     /// number of components, features and covariance type.
@@ -763,6 +818,53 @@ impl Emission for GmmEmission {
         for (a, b) in stats.per_state.iter_mut().zip(&other.per_state) {
             a.merge(b);
         }
+    }
+
+    fn stats_match(a: &GmmStats, b: &GmmStats) -> bool {
+        a.per_state.len() == b.per_state.len()
+            && a.per_state
+                .iter()
+                .zip(&b.per_state)
+                .all(|(x, y)| codec::components_match(x, y))
+    }
+
+    fn write_stats(stats: &GmmStats, out: &mut Vec<u8>) {
+        out.push(b'M');
+        codec::write_size(stats.per_state.len(), out);
+        for s in &stats.per_state {
+            codec::write_components(s, out);
+        }
+    }
+
+    fn read_stats(bytes: &mut &[u8]) -> Result<GmmStats> {
+        codec::expect_tag(bytes, b'M', "mixture")?;
+        let k = codec::read_size(bytes)?;
+        if k == 0 {
+            return Err(codec::invalid("mixture statistics of no state"));
+        }
+        // Each state's statistics take at least their header's bytes.
+        if k > bytes.len() / 8 {
+            return Err(codec::invalid(
+                "the shapes announced do not fit in the bytes given",
+            ));
+        }
+        let per_state = (0..k)
+            .map(|_| codec::read_components(bytes))
+            .collect::<Result<Vec<_>>>()?;
+        let first = &per_state[0];
+        if per_state
+            .iter()
+            .any(|s| (s.kind, s.d, s.k()) != (first.kind, first.d, first.k()))
+        {
+            return Err(codec::invalid(
+                "the states' mixture statistics have different shapes",
+            ));
+        }
+        let n_mix = first.k();
+        Ok(GmmStats {
+            per_state,
+            weights: vec![0.0; BLOCK_ROWS * n_mix],
+        })
     }
 
     fn log_probabilities(&self, obs: DataRef<'_>, stats: &mut GmmStats, out: &mut [f64]) {

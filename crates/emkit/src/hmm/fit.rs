@@ -44,10 +44,10 @@ impl EmData for Sequences<'_> {
 #[derive(Clone, Debug)]
 pub(crate) struct HmmStats<E: Emission> {
     /// `K`: Σ over sequences of `P(state_0 = j | x)`.
-    start: Vec<f64>,
+    pub(super) start: Vec<f64>,
     /// `K × K`: expected transition counts.
-    transitions: Vec<f64>,
-    emission: E::Stats,
+    pub(super) transitions: Vec<f64>,
+    pub(super) emission: E::Stats,
     work: ScaledWork,
     /// `K × K`: one weighted sequence's transition counts, before weighing.
     xi: Vec<f64>,
@@ -70,10 +70,10 @@ impl<E: Emission> SufficientStats for HmmStats<E> {
 #[derive(Clone, Debug)]
 pub(crate) struct HmmEm<E: Emission> {
     pub hmm: Hmm<E>,
-    learn: Learn,
-    settings: E::Settings,
-    chain: ChainPrior,
-    prior: E::Prior,
+    pub(super) learn: Learn,
+    pub(super) settings: E::Settings,
+    pub(super) chain: ChainPrior,
+    pub(super) prior: E::Prior,
 }
 
 impl<'s, E: Emission> EmModel<Sequences<'s>> for HmmEm<E> {
@@ -370,12 +370,7 @@ where
         monitor: &mut M,
     ) -> Result<HmmFit<E>> {
         let (chain, prior) = self.validate(seqs)?;
-        // A sequence's weight on each of its rows, for the initialisation.
-        let row_weights: Option<Vec<f64>> = seqs.weights().map(|w| {
-            (0..seqs.len())
-                .flat_map(|i| std::iter::repeat_n(w[i], seqs.sequence(i).1.n_rows()))
-                .collect()
-        });
+        let row_weights = row_weights(seqs);
         let rows = match &row_weights {
             None => Weighted::from(seqs.data()),
             Some(w) => Weighted::new(seqs.data(), w)?,
@@ -407,24 +402,8 @@ where
             data,
             &config,
             |_, seed| {
-                let mut rng = Pcg64::seed_from_u64(seed);
-                let k = self.n_states;
-                let start = match &self.start {
-                    Some(s) => s.clone(),
-                    None => flat_dirichlet(k, &mut rng),
-                };
-                let transitions = match &self.transitions {
-                    Some(t) => t.clone(),
-                    None => (0..k).flat_map(|_| flat_dirichlet(k, &mut rng)).collect(),
-                };
-                let emission = match &self.emission {
-                    Some(e) => e.clone(),
-                    None => self.initial_emission(rows, &mut rng)?,
-                };
-                let mut hmm = Hmm::from_parts(start, transitions, emission);
-                hmm.learned = self.learn;
                 Ok(HmmEm {
-                    hmm,
+                    hmm: self.initial_hmm(rows, seed)?,
                     learn: self.learn,
                     settings: self.family.clone(),
                     chain: chain.clone(),
@@ -439,9 +418,31 @@ where
         })
     }
 
+    /// The starting model of the restart seeded `seed`: the given parts, the
+    /// others drawn (start and transitions) or initialised from `rows`.
+    pub(super) fn initial_hmm(&self, rows: Weighted<'_>, seed: u64) -> Result<Hmm<E>> {
+        let mut rng = Pcg64::seed_from_u64(seed);
+        let k = self.n_states;
+        let start = match &self.start {
+            Some(s) => s.clone(),
+            None => flat_dirichlet(k, &mut rng),
+        };
+        let transitions = match &self.transitions {
+            Some(t) => t.clone(),
+            None => (0..k).flat_map(|_| flat_dirichlet(k, &mut rng)).collect(),
+        };
+        let emission = match &self.emission {
+            Some(e) => e.clone(),
+            None => self.initial_emission(rows, &mut rng)?,
+        };
+        let mut hmm = Hmm::from_parts(start, transitions, emission);
+        hmm.learned = self.learn;
+        Ok(hmm)
+    }
+
     /// Checks every setting once, and returns the priors lowered for the
     /// M-step.
-    fn validate(&self, seqs: &Sequences<'_>) -> Result<(ChainPrior, E::Prior)> {
+    pub(super) fn validate(&self, seqs: &Sequences<'_>) -> Result<(ChainPrior, E::Prior)> {
         self.em.validate()?;
         let data = seqs.data();
         data.check_not_empty()?;
@@ -519,6 +520,15 @@ where
         }
         Ok((self.priors.chain(k)?, self.emission_prior(data)?))
     }
+}
+
+/// A sequence's weight on each of its rows, for the initialisation.
+pub(super) fn row_weights(seqs: &Sequences<'_>) -> Option<Vec<f64>> {
+    seqs.weights().map(|w| {
+        (0..seqs.len())
+            .flat_map(|i| std::iter::repeat_n(w[i], seqs.sequence(i).1.n_rows()))
+            .collect()
+    })
 }
 
 /// A draw from the flat Dirichlet distribution on `k` probabilities

@@ -74,6 +74,7 @@ macro_rules! prior_setters {
     };
 }
 
+mod distributed;
 mod emission;
 mod families;
 mod fit;
@@ -84,6 +85,7 @@ mod stream;
 mod viterbi;
 
 pub use crate::dist::gaussian::CovarianceCentre;
+pub use distributed::SequenceStats;
 pub use emission::{
     CategoricalEmission, CategoricalSettings, CategoricalStats, Emission, GaussianEmission,
     GaussianSettings, GaussianStats, GmmEmission, GmmSettings, GmmStats,
