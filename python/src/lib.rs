@@ -651,6 +651,9 @@ fn fit_mixture<'py>(
     Ok((Mixture { inner: fit.model }, Some(report)))
 }
 
+/// Labels and squared distances, as numpy arrays.
+type Nearest<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>);
+
 /// `(labels, squared distances)`: the nearest of the `m × d` `centres` of
 /// every row of `x` (ties to the lower index) and its squared distance.
 #[pyfunction]
@@ -658,7 +661,7 @@ fn nearest_centres<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     centres: PyReadonlyArray2<'py, f64>,
-) -> PyResult<(Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>)> {
+) -> PyResult<Nearest<'py>> {
     let data = view(&x)?;
     let c = view(&centres)?;
     if c.n_cols() != data.n_cols() || c.n_rows() == 0 {
