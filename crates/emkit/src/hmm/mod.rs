@@ -199,10 +199,7 @@ impl std::str::FromStr for Learn {
 #[derive(Clone, Debug)]
 pub struct Sequences<'a> {
     data: DataRef<'a>,
-    /// `n_sequences + 1` row offsets.
-    offsets: Vec<usize>,
-    /// One weight per sequence for a fit (`None`: every sequence weighs 1).
-    weights: Option<Vec<f64>>,
+    split: Split,
 }
 
 impl<'a> Sequences<'a> {
@@ -211,8 +208,7 @@ impl<'a> Sequences<'a> {
     pub fn new(data: DataRef<'a>, lengths: &[usize]) -> Result<Self> {
         Ok(Sequences {
             data,
-            offsets: offsets_of(lengths, data.n_rows())?,
-            weights: None,
+            split: Split::new(lengths, data.n_rows())?,
         })
     }
 
@@ -222,38 +218,31 @@ impl<'a> Sequences<'a> {
     /// Scores and decodings do not use the weights. Fails on a wrong count,
     /// a negative, NaN or infinite weight, or weights that are all zero.
     pub fn with_weights(mut self, weights: &[f64]) -> Result<Self> {
-        crate::data::check_weights(weights, self.len(), "sequence")?;
-        self.weights = Some(weights.to_vec());
+        self.split.weigh(weights)?;
         Ok(self)
     }
 
     /// The weight of each sequence, if given.
     pub fn weights(&self) -> Option<&[f64]> {
-        self.weights.as_deref()
+        self.split.weights.as_deref()
     }
 
     /// The weight of sequence `i` (1 without weights).
     pub fn weight(&self, i: usize) -> f64 {
-        self.weights.as_ref().map_or(1.0, |w| w[i])
+        self.split.weight(i)
     }
 
     /// Σ over sequences of weight × length: the observations a weighted fit
     /// stands for (`n_samples` without weights).
     pub fn total_weight(&self) -> f64 {
-        match &self.weights {
-            None => self.n_samples() as f64,
-            Some(w) => (0..self.len())
-                .map(|i| w[i] * (self.offsets[i + 1] - self.offsets[i]) as f64)
-                .sum(),
-        }
+        self.split.total_weight()
     }
 
     /// All of `data` as one sequence.
     pub fn one(data: DataRef<'a>) -> Self {
         Sequences {
             data,
-            offsets: vec![0, data.n_rows()],
-            weights: None,
+            split: Split::one(data.n_rows()),
         }
     }
 
@@ -264,7 +253,7 @@ impl<'a> Sequences<'a> {
 
     /// Number of sequences.
     pub fn len(&self) -> usize {
-        self.offsets.len() - 1
+        self.split.len()
     }
 
     /// Whether there is no sequence (never, for a value built by `new`).
@@ -279,6 +268,99 @@ impl<'a> Sequences<'a> {
 
     /// Length of the longest sequence.
     pub fn max_len(&self) -> usize {
+        self.split.max_len()
+    }
+
+    /// Sequence `i`: its first row and its rows.
+    pub fn sequence(&self, i: usize) -> (usize, DataRef<'a>) {
+        let (a, b) = self.split.rows(i);
+        (a, self.data.rows(a, b))
+    }
+}
+
+/// Where sequences begin and end among the rows, and their weights: what
+/// [`Sequences`] and [`SourceSequences`] share.
+#[derive(Clone, Debug)]
+pub(crate) struct Split {
+    /// `n_sequences + 1` row offsets.
+    offsets: Vec<usize>,
+    /// One weight per sequence for a fit (`None`: every sequence weighs 1).
+    pub(crate) weights: Option<Vec<f64>>,
+}
+
+impl Split {
+    /// Sequences of `lengths` (each positive) in `n_rows` rows, which they
+    /// must add up to.
+    fn new(lengths: &[usize], n_rows: usize) -> Result<Self> {
+        if lengths.is_empty() {
+            return Err(Error::InvalidLengths {
+                problem: "no lengths given; give one length per sequence".into(),
+            });
+        }
+        let mut offsets = Vec::with_capacity(lengths.len() + 1);
+        offsets.push(0usize);
+        for (i, &l) in lengths.iter().enumerate() {
+            if l == 0 {
+                return Err(Error::InvalidLengths {
+                    problem: format!(
+                        "length {} (line {}) is zero; every sequence needs at least one row",
+                        i,
+                        i + 1
+                    ),
+                });
+            }
+            offsets.push(offsets[i].saturating_add(l));
+        }
+        let total = offsets[lengths.len()];
+        if total != n_rows {
+            return Err(Error::InvalidLengths {
+                problem: format!(
+                    "the {} lengths sum to {total} but the data has {n_rows} rows; they must be \
+                     equal",
+                    lengths.len()
+                ),
+            });
+        }
+        Ok(Split {
+            offsets,
+            weights: None,
+        })
+    }
+
+    /// All `n_rows` rows as one sequence.
+    fn one(n_rows: usize) -> Self {
+        Split {
+            offsets: vec![0, n_rows],
+            weights: None,
+        }
+    }
+
+    /// Sets one weight per sequence, checked.
+    fn weigh(&mut self, weights: &[f64]) -> Result<()> {
+        crate::data::check_weights(weights, self.len(), "sequence")?;
+        self.weights = Some(weights.to_vec());
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    fn weight(&self, i: usize) -> f64 {
+        self.weights.as_ref().map_or(1.0, |w| w[i])
+    }
+
+    /// The rows `a..b` of sequence `i`, as `(a, b)`.
+    fn rows(&self, i: usize) -> (usize, usize) {
+        (self.offsets[i], self.offsets[i + 1])
+    }
+
+    /// The sequence that holds row `row`.
+    fn sequence_of(&self, row: usize) -> usize {
+        self.offsets.partition_point(|&o| o <= row) - 1
+    }
+
+    fn max_len(&self) -> usize {
         self.offsets
             .windows(2)
             .map(|w| w[1] - w[0])
@@ -286,45 +368,14 @@ impl<'a> Sequences<'a> {
             .unwrap_or(0)
     }
 
-    /// Sequence `i`: its first row and its rows.
-    pub fn sequence(&self, i: usize) -> (usize, DataRef<'a>) {
-        let (a, b) = (self.offsets[i], self.offsets[i + 1]);
-        (a, self.data.rows(a, b))
-    }
-}
-
-/// The `lengths.len() + 1` row offsets of sequences of `lengths` (each
-/// positive) in `n_rows` rows, which they must add up to.
-fn offsets_of(lengths: &[usize], n_rows: usize) -> Result<Vec<usize>> {
-    if lengths.is_empty() {
-        return Err(Error::InvalidLengths {
-            problem: "no lengths given; give one length per sequence".into(),
-        });
-    }
-    let mut offsets = Vec::with_capacity(lengths.len() + 1);
-    offsets.push(0usize);
-    for (i, &l) in lengths.iter().enumerate() {
-        if l == 0 {
-            return Err(Error::InvalidLengths {
-                problem: format!(
-                    "length {} (line {}) is zero; every sequence needs at least one row",
-                    i,
-                    i + 1
-                ),
-            });
+    fn total_weight(&self) -> f64 {
+        match &self.weights {
+            None => self.offsets[self.len()] as f64,
+            Some(w) => (0..self.len())
+                .map(|i| w[i] * (self.offsets[i + 1] - self.offsets[i]) as f64)
+                .sum(),
         }
-        offsets.push(offsets[i].saturating_add(l));
     }
-    let total = offsets[lengths.len()];
-    if total != n_rows {
-        return Err(Error::InvalidLengths {
-            problem: format!(
-                "the {} lengths sum to {total} but the data has {n_rows} rows; they must be equal",
-                lengths.len()
-            ),
-        });
-    }
-    Ok(offsets)
 }
 
 /// Checks rows of probability distributions (`width` values each): finite,

@@ -17,7 +17,7 @@
 use super::emission::Emission;
 use super::families::Initialise;
 use super::fit::{HmmBuilder, HmmEm, HmmFit, HmmStats};
-use super::{offsets_of, AnyHmm, Hmm, Sequences};
+use super::{AnyHmm, Hmm, Sequences, Split};
 use crate::data::{DataRef, Weighted};
 use crate::em::{self, sum_like_e_step, EmData, EmModel, MaximizeOutcome, Monitor};
 use crate::error::{Error, Result};
@@ -34,8 +34,7 @@ const BATCH_VALUES: usize = 1 << 20;
 /// with one weight per sequence for a fit (as [`Sequences`]).
 pub struct SourceSequences<'s> {
     rows: &'s dyn RowSource,
-    offsets: Vec<usize>,
-    weights: Option<Vec<f64>>,
+    split: Split,
 }
 
 impl<'s> SourceSequences<'s> {
@@ -44,8 +43,7 @@ impl<'s> SourceSequences<'s> {
     pub fn new(rows: &'s dyn RowSource, lengths: &[usize]) -> Result<Self> {
         Ok(SourceSequences {
             rows,
-            offsets: offsets_of(lengths, rows.n_rows())?,
-            weights: None,
+            split: Split::new(lengths, rows.n_rows())?,
         })
     }
 
@@ -53,21 +51,19 @@ impl<'s> SourceSequences<'s> {
     pub fn one(rows: &'s dyn RowSource) -> Self {
         SourceSequences {
             rows,
-            offsets: vec![0, rows.n_rows()],
-            weights: None,
+            split: Split::one(rows.n_rows()),
         }
     }
 
     /// These sequences with one weight each, as [`Sequences::with_weights`].
     pub fn with_weights(mut self, weights: &[f64]) -> Result<Self> {
-        crate::data::check_weights(weights, self.len(), "sequence")?;
-        self.weights = Some(weights.to_vec());
+        self.split.weigh(weights)?;
         Ok(self)
     }
 
     /// Number of sequences.
     pub fn len(&self) -> usize {
-        self.offsets.len() - 1
+        self.split.len()
     }
 
     /// Whether there is no sequence (never, for a value built by `new`).
@@ -82,35 +78,19 @@ impl<'s> SourceSequences<'s> {
 
     /// Length of the longest sequence.
     pub fn max_len(&self) -> usize {
-        self.offsets
-            .windows(2)
-            .map(|w| w[1] - w[0])
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// Σ over sequences of weight × length, summed as
-    /// [`Sequences::total_weight`] sums it.
-    fn total_weight(&self) -> f64 {
-        match &self.weights {
-            None => self.n_samples() as f64,
-            Some(w) => (0..self.len())
-                .map(|i| w[i] * (self.offsets[i + 1] - self.offsets[i]) as f64)
-                .sum(),
-        }
+        self.split.max_len()
     }
 }
 
 /// Each row's weight: its sequence's, as a one-column source for the
 /// checking pass.
 struct RowWeights<'a> {
-    offsets: &'a [usize],
-    weights: &'a [f64],
+    split: &'a Split,
 }
 
 impl RowSource for RowWeights<'_> {
     fn n_rows(&self) -> usize {
-        self.offsets[self.offsets.len() - 1]
+        self.split.rows(self.split.len() - 1).1
     }
 
     fn n_cols(&self) -> usize {
@@ -120,12 +100,12 @@ impl RowSource for RowWeights<'_> {
     fn read_rows(&self, start: usize, rows: usize, out: &mut Vec<f64>) -> Result<()> {
         out.clear();
         // The sequence holding row `start`.
-        let mut i = self.offsets.partition_point(|&o| o <= start) - 1;
+        let mut i = self.split.sequence_of(start);
         for r in start..start + rows {
-            while self.offsets[i + 1] <= r {
+            while self.split.rows(i).1 <= r {
                 i += 1;
             }
-            out.push(self.weights[i]);
+            out.push(self.split.weight(i));
         }
         Ok(())
     }
@@ -173,11 +153,11 @@ impl EmData for SequenceBlocks<'_, '_> {
 
     fn block(&self, i: usize) -> OwnedSequence {
         let seqs = self.seqs;
-        let (a, b) = (seqs.offsets[i], seqs.offsets[i + 1]);
+        let (a, b) = seqs.split.rows(i);
         let mut block = OwnedSequence {
             values: buffer(),
             n_cols: seqs.rows.n_cols(),
-            weight: seqs.weights.as_ref().map_or(1.0, |w| w[i]),
+            weight: seqs.split.weight(i),
         };
         if self.failure.failed() {
             block.values.clear();
@@ -249,10 +229,11 @@ where
     ) -> Result<HmmFit<E>> {
         self.em.validate()?;
         let d = seqs.rows.n_cols();
-        let row_weights = seqs.weights.as_deref().map(|weights| RowWeights {
-            offsets: &seqs.offsets,
-            weights,
-        });
+        let row_weights = seqs
+            .split
+            .weights
+            .is_some()
+            .then_some(RowWeights { split: &seqs.split });
         let rows = match &row_weights {
             None => SourceRows::new(seqs.rows),
             Some(w) => SourceRows::weighted(seqs.rows, w)?,
@@ -279,7 +260,7 @@ where
         };
         let blocks = SequenceBlocks {
             seqs,
-            total: seqs.total_weight(),
+            total: seqs.split.total_weight(),
             failure: ReadFailure::default(),
         };
         builder.fit_from(&blocks, start_rows, chain, prior, monitor)
@@ -303,16 +284,17 @@ pub fn for_each_batch(
             n_cols: d,
         });
     }
-    let offsets = offsets_of(lengths, n)?;
+    let split = Split::new(lengths, n)?;
     let budget = (BATCH_VALUES / d).max(1);
     let mut values = Vec::new();
     let mut first = 0;
     while first < lengths.len() {
+        let a = split.rows(first).0;
         let mut end = first + 1;
-        while end < lengths.len() && offsets[end + 1] - offsets[first] <= budget {
+        while end < lengths.len() && split.rows(end).1 - a <= budget {
             end += 1;
         }
-        let (a, b) = (offsets[first], offsets[end]);
+        let b = split.rows(end - 1).1;
         source.read_rows(a, b - a, &mut values)?;
         let batch = Sequences::new(DataRef::new(&values, b - a, d)?, &lengths[first..end])?;
         f(first, &batch).map_err(|e| offset_error(e, a))?;
