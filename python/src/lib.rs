@@ -467,11 +467,7 @@ impl Mixture {
         sample_weight: Option<PyReadonlyArray1<'_, f64>>,
         offset: usize,
     ) -> PyResult<Stats> {
-        let data = view(&x)?;
-        let w = match &sample_weight {
-            None => None,
-            Some(w) => Some(w.as_slice()?),
-        };
+        let (data, w) = (view(&x)?, in_place(&sample_weight)?);
         detached(py, || self.inner.expectation(data, w, offset)).map(|inner| Stats { inner })
     }
 
@@ -486,11 +482,7 @@ impl Mixture {
         sample_weight: Option<PyReadonlyArray1<'_, f64>>,
         offset: usize,
     ) -> PyResult<Stats> {
-        let data = view(&x)?;
-        let w = match &sample_weight {
-            None => None,
-            Some(w) => Some(w.as_slice()?),
-        };
+        let (data, w) = (view(&x)?, in_place(&sample_weight)?);
         detached(py, || self.inner.nearest_expectation(data, w, offset))
             .map(|inner| Stats { inner })
     }
@@ -649,6 +641,14 @@ fn fit_mixture<'py>(
     let fit = fit_watched(py, callback, |relay| builder.fit_with_monitor(data, relay))?;
     let report = report_dict(py, &fit.report)?;
     Ok((Mixture { inner: fit.model }, Some(report)))
+}
+
+/// The values of an optional weight array, read in place.
+fn in_place<'a>(weights: &'a Option<PyReadonlyArray1<'_, f64>>) -> PyResult<Option<&'a [f64]>> {
+    Ok(match weights {
+        None => None,
+        Some(w) => Some(w.as_slice()?),
+    })
 }
 
 /// Labels and squared distances, as numpy arrays.
