@@ -121,6 +121,26 @@ def _merge(a, b):
     return a.merged(b)
 
 
+def sample_picks(lengths, n, seed):
+    """Which sequences of each part the initialisation reads (indices in the
+    part, increasing; `lengths`: each part's sequence lengths, `n` their
+    total): all of them when they hold at most SAMPLE_ROWS observations,
+    else whole sequences drawn uniformly without replacement by `seed` until
+    they hold SAMPLE_ROWS, kept in their order."""
+    if n <= SAMPLE_ROWS:
+        return [list(range(len(part))) for part in lengths]
+    flat = np.concatenate([np.asarray(part) for part in lengths])
+    order = np.random.default_rng(seed).permutation(len(flat))
+    enough = int(np.searchsorted(np.cumsum(flat[order]), SAMPLE_ROWS)) + 1
+    picked = np.sort(order[:enough])
+    picks, first = [], 0
+    for part in lengths:
+        mine = picked[(picked >= first) & (picked < first + len(part))] - first
+        picks.append([int(i) for i in mine])
+        first += len(part)
+    return picks
+
+
 class _Parts:
     """The persisted, packed parts of a collection of sequences."""
 
@@ -168,23 +188,12 @@ class _Parts:
         """Whole sequences holding about SAMPLE_ROWS observations, drawn
         without replacement, in their order: all sequences when they hold
         no more. Returns ``(x, lengths)``."""
-        if self.n <= SAMPLE_ROWS:
-            picked = None
-        else:
-            flat = np.concatenate([np.asarray(lengths) for lengths in self.lengths])
-            order = np.random.default_rng(seed).permutation(len(flat))
-            enough = int(np.searchsorted(np.cumsum(flat[order]), SAMPLE_ROWS)) + 1
-            picked = np.sort(order[:enough])
         take = self._dask.delayed(_take, pure=True)
-        pieces, first = [], 0
-        for p, lengths in zip(self.packed, self.lengths):
-            if picked is None:
-                pieces.append(take(p, list(range(len(lengths)))))
-            else:
-                mine = picked[(picked >= first) & (picked < first + len(lengths))] - first
-                if len(mine):
-                    pieces.append(take(p, [int(i) for i in mine]))
-            first += len(lengths)
+        pieces = [
+            take(p, mine)
+            for p, mine in zip(self.packed, sample_picks(self.lengths, self.n, seed))
+            if mine
+        ]
         pieces = self._dask.compute(*pieces)
         x = plain(np.concatenate([x for x, _ in pieces]))
         return x, [n for _, lengths in pieces for n in lengths]
@@ -194,7 +203,16 @@ def fit(est, X):
     """Fits `est` (an emkit.hmm model, parameters checked) on a Dask
     collection of sequences; returns the library's model, the fit's report
     and the number of observations."""
-    parts = _Parts(est, X)
+    return fit_parts(est, _Parts(est, X))
+
+
+def fit_parts(est, parts):
+    """The fit of `est` on `parts`, packed sequences anywhere (the Dask and
+    Spark fits' parts): ``parts.d`` (columns), ``parts.top`` (largest symbol
+    + 1), ``parts.n`` (observations), ``parts.sample(seed)`` (``(x,
+    lengths)`` of the initialisation's sequences, see :func:`sample_picks`)
+    and ``parts.stats(model)`` (the merged E-step statistics of every part,
+    in part order). Returns the library's model, the report and ``n``."""
     if est._emission == "categorical":
         est._check_and_set_n_features(np.array([[parts.top - 1]]))
     else:

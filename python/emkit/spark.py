@@ -1,4 +1,5 @@
-"""``emkit.spark.GaussianMixture``: Spark ML's Gaussian mixture, fitted by emkit.
+"""``emkit.spark.GaussianMixture``: Spark ML's Gaussian mixture, fitted by emkit;
+``emkit.spark.fit_hmm``: emkit's HMMs fitted on a DataFrame of sequences.
 
 A Spark user swaps one import::
 
@@ -69,6 +70,40 @@ restarts initialises with its own seed derived from ``seed``, as in memory):
   above, where the sample would see only part of the data.
 
 Measured on 200 000 x 16, k = 8 (``bench/spark.py init``, bench/README.md).
+
+HMMs: ``emkit.spark.fit_hmm(estimator, df, sequenceCol="sequence")`` fits an
+``emkit.hmm`` estimator (``GaussianHMM``, ``CategoricalHMM``, ``GMMHMM``)
+on a DataFrame holding one whole sequence per row, and returns that
+estimator fitted, with the attributes of its in-memory ``fit``
+(``startprob_``, ``transmat_``, the emission's, ``monitor_``,
+``stop_reason_``, ``reseeded_``, ``lower_bounds_``). A function over the
+estimator rather than a pyspark.ml wrapper with its own parameter names: the
+HMMs' parameters are many and emission-specific (hmmlearn's, already
+documented and checked by the estimator), and what a fitted HMM is used for
+(``predict``, ``decode``, ``score``, ``sample``, ``save``) is per sequence,
+which the estimator does on the driver or in a UDF. The column is an array
+of symbols (``array<double>`` or ``array<int>``) for ``CategoricalHMM``, and
+for Gaussian emissions an array of observations, each an array of doubles
+(``array<array<double>>``) or a pyspark.ml vector; a row's array is the
+sequence in time order. Rows are read in the DataFrame's order (partition
+by partition).
+
+How it runs: the Dask HMM fit's (``emkit._dask_hmm``), with Spark jobs.
+Each partition's sequences are checked and packed once into one contiguous
+numpy array with its lengths, and cached. Each iteration is one Spark job:
+every partition's E-step in Rust (``Hmm.expectation``, the model
+broadcast), the statistics (kilobytes) collected and merged in partition
+order by the fixed pairwise tree, and the M-step on the driver
+(``HmmFitter``). The stopping rule is the in-memory fit's (``tol`` on the
+total log-likelihood, as hmmlearn; ``n_iter`` M-steps at most).
+Initialisation: the in-memory one on all sequences gathered on the driver
+when they hold at most 131 072 observations (then the fit is the in-memory
+``fit(np.concatenate(seqs), lengths)`` of the sequences in the DataFrame's
+order, to 1e-10), else on a seeded sample of whole sequences. A sequence
+with a NaN, a negative symbol or a different number of features is refused
+with a ValueError naming its partition. Not here: ``verbose`` progress,
+the barrier mode, decoding of a DataFrame (use the fitted estimator in a
+UDF).
 """
 
 import json
@@ -79,7 +114,7 @@ import time
 
 import numpy as np
 
-from . import _emkit
+from . import _dask_hmm, _emkit
 from ._common import seed_from
 from ._distributed import best_of, mixture_m_step, plain, tree
 
@@ -796,3 +831,116 @@ class _Summary:
 
     def __repr__(self):
         return "GaussianMixtureSummary(" + json.dumps(self.__dict__) + ")"
+
+
+# ------------------------------------------------------------------ HMMs
+
+
+def _sequence(value):
+    """One sequence of a row as numpy: an array of numbers (symbols, or one
+    feature), an array of arrays or an array of pyspark.ml vectors."""
+    if value is None:
+        raise ValueError("a sequence is null")
+    rows = [v.toArray() if hasattr(v, "toArray") else v for v in value]
+    return np.asarray(rows, dtype=np.float64)
+
+
+class _SparkParts:
+    """A DataFrame's sequences packed once per partition (``_dask_hmm``'s
+    packing: checked as the in-memory fit checks them) and cached; what
+    ``_dask_hmm.fit_parts`` reads. Empty partitions are left out; the others
+    keep their order, and within each the rows keep theirs."""
+
+    def __init__(self, est, df, col):
+        template = type(est)()
+        self._sc = df.sparkSession.sparkContext
+
+        def pack(index, rows):
+            try:
+                packed = _dask_hmm._pack(template, (_sequence(r[0]) for r in rows))
+                yield index, packed, None
+            except ValueError as e:
+                yield index, None, f"partition {index}: {e}"
+
+        self.packed = df.select(col).rdd.mapPartitionsWithIndex(pack).cache()
+        got = sorted(
+            self.packed.map(
+                lambda t: (t[0], None if t[1] is None else _dask_hmm._summary(t[1]), t[2])
+            ).collect(),
+            key=lambda t: t[0],
+        )
+        errors = [e for _, _, e in got if e is not None]
+        if errors:
+            self.close()
+            raise ValueError(errors[0])
+        keep = [(i, s) for i, s, _ in got if s[1]]
+        if not keep:
+            self.close()
+            raise ValueError(f"column {col!r} holds no sequence; give at least one")
+        widths = {s[0] for _, s in keep}
+        if len(widths) > 1:
+            self.close()
+            raise ValueError(
+                f"the sequences have different numbers of columns ({sorted(widths)}); every "
+                "observation needs the same features"
+            )
+        self.d = widths.pop()
+        self.index = [i for i, _ in keep]
+        self.lengths = [s[1] for _, s in keep]
+        self.top = max(s[2] for _, s in keep)
+        self.n = int(sum(sum(lengths) for lengths in self.lengths))
+
+    def stats(self, model):
+        """One Spark job: each partition's E-step in Rust, collected, merged
+        in partition order by the fixed tree."""
+        bc = self._sc.broadcast(model)
+        try:
+            got = self.packed.map(
+                lambda t: (t[0], None if t[1][0] is None else _dask_hmm._part_stats(bc.value, t[1]))
+            ).collect()
+        finally:
+            bc.unpersist()
+        parts = [s for _, s in sorted(got, key=lambda t: t[0]) if s is not None]
+        return tree(parts, _dask_hmm._merge)
+
+    def sample(self, seed):
+        """``(x, lengths)`` of the initialisation's sequences
+        (``_dask_hmm.sample_picks``): one Spark job."""
+        picks = dict(zip(self.index, _dask_hmm.sample_picks(self.lengths, self.n, seed)))
+        picks = {i: p for i, p in picks.items() if p}
+        got = sorted(
+            self.packed.filter(lambda t: t[0] in picks)
+            .map(lambda t: (t[0], _dask_hmm._take(t[1], picks[t[0]])))
+            .collect(),
+            key=lambda t: t[0],
+        )
+        x = plain(np.concatenate([x for _, (x, _) in got]))
+        return x, [n for _, (_, lengths) in got for n in lengths]
+
+    def close(self):
+        self.packed.unpersist()
+
+
+def fit_hmm(estimator, df, sequenceCol="sequence"):
+    """Fits `estimator` (an ``emkit.hmm`` ``GaussianHMM``, ``CategoricalHMM``
+    or ``GMMHMM``) on the sequences of the DataFrame `df`, one whole sequence
+    per row in the array column `sequenceCol`, and returns the estimator,
+    fitted as by its in-memory ``fit`` (see the module's docstring)."""
+    if sequenceCol not in df.columns:
+        raise ValueError(
+            f"the DataFrame has no column {sequenceCol!r} (its columns: {df.columns})"
+        )
+    if not hasattr(estimator, "_emission") or not hasattr(estimator, "_fitted"):
+        raise TypeError(
+            f"estimator must be an emkit.hmm GaussianHMM, CategoricalHMM or GMMHMM, got "
+            f"{type(estimator).__name__}"
+        )
+    estimator._check_params()
+    parts = _SparkParts(estimator, df, sequenceCol)
+    try:
+        model, report, n = _dask_hmm.fit_parts(estimator, parts)
+    finally:
+        parts.close()
+    estimator._init_monitor()
+    estimator._fitted(model, report, n, record=True)
+    return estimator

@@ -260,3 +260,138 @@ def test_init_settings_are_checked(iris_df):
     with pytest.raises(ValueError, match="initSteps"):
         GaussianMixture(initSteps=0).fit(df)
     assert GaussianMixture().getInitSteps() == 5 and GaussianMixture().getInitMode() is None
+
+
+# ------------------------------------------------------------------ HMMs
+
+HMM_LENGTHS = [50, 1, 120, 33, 77, 10, 200, 9]
+HMM_ATTRS = ("startprob_", "transmat_", "means_", "_covars_", "emissionprob_", "weights_")
+
+
+def hmm_sequences(seed, symbols=False):
+    """Sequences of HMM_LENGTHS from a three-state chain that stays in a
+    state nine steps in ten: 2-D Gaussian observations about each state's
+    mean, or (``symbols``) symbols 0..3 that each state favours."""
+    rng = np.random.default_rng(seed)
+    means = np.array([[0.0, 0.0], [4.0, 1.0], [-3.0, 5.0]])
+    seqs = []
+    for n in HMM_LENGTHS:
+        s, states = int(rng.integers(3)), []
+        for _ in range(n):
+            if rng.random() < 0.1:
+                s = int(rng.integers(3))
+            states.append(s)
+        states = np.array(states)
+        if symbols:
+            noise = rng.integers(0, 4, n)
+            seqs.append(np.where(rng.random(n) < 0.7, states, noise).astype(float))
+        else:
+            seqs.append(means[states] + rng.standard_normal((n, 2)))
+    return seqs
+
+
+def sequence_df(spark, seqs, vectors=False):
+    """One row per sequence in column ``sequence`` (array<double> of symbols,
+    array<array<double>>, or with `vectors` an array of DenseVectors), in
+    three partitions; and the sequences in the DataFrame's own order, which
+    the fit reads."""
+    from pyspark.ml.linalg import Vectors
+
+    def cell(s):
+        if s.ndim == 1:
+            return s.tolist()
+        return [Vectors.dense(r) for r in s] if vectors else s.tolist()
+
+    rows = [(i, cell(s)) for i, s in enumerate(seqs)]
+    df = spark.createDataFrame(rows, ["id", "sequence"]).repartition(3).cache()
+    order = [r["id"] for r in df.collect()]
+    return df, [seqs[i] for i in order]
+
+
+def max_hmm_difference(a, b):
+    """The largest relative difference (|x| >= 1) of the fitted parameters
+    and the log-likelihood history."""
+    worst = 0.0
+    for attr in HMM_ATTRS:
+        if hasattr(b, attr):
+            pa, pb = np.asarray(getattr(a, attr)), np.asarray(getattr(b, attr))
+            worst = max(worst, float(np.max(np.abs(pa - pb) / np.maximum(np.abs(pb), 1.0))))
+    ha, hb = np.array(a.monitor_.history), np.array(b.monitor_.history)
+    return max(worst, float(np.max(np.abs(ha - hb) / np.abs(hb))))
+
+
+@pytest.mark.parametrize(
+    "case", ["gaussian-diag", "gaussian-full", "gaussian-full-vectors", "categorical"]
+)
+def test_a_spark_hmm_fit_is_the_fit_in_memory(spark, case):
+    from emkit.hmm import CategoricalHMM, GaussianHMM
+    from emkit.spark import fit_hmm
+
+    if case == "categorical":
+        cls, extra, seqs = CategoricalHMM, {}, hmm_sequences(1, symbols=True)
+    else:
+        kind = case.split("-")[1]
+        cls, extra, seqs = GaussianHMM, dict(covariance_type=kind), hmm_sequences(1)
+    df, seqs = sequence_df(spark, seqs, vectors=case.endswith("vectors"))
+    settings = dict(n_components=3, random_state=7, n_iter=20, tol=1e-6, **extra)
+    x = np.concatenate(seqs)
+    if x.ndim == 1:
+        x = x[:, None].astype(int)
+    # 500 observations, fewer than the sample limit: the Spark fit starts
+    # from the in-memory initialisation on all sequences, in the same order.
+    local = cls(**settings).fit(x, [len(s) for s in seqs])
+    spread = fit_hmm(cls(**settings), df)
+    assert spread is not None and spread.n_features == local.n_features
+    worst = max_hmm_difference(spread, local)
+    print(case, "max relative difference", worst)
+    # Each partition's E-step sums are merged pairwise, in partition order,
+    # where the in-memory fit sums all sequences in one pass: each sum is
+    # rounded differently by a few ulps (~1e-16), grown by the M-steps'
+    # normalisations and factorisations over at most 20 iterations, which
+    # stays far below 1e-10.
+    assert worst < 1e-10
+    for attr in HMM_ATTRS:
+        if hasattr(local, attr):
+            np.testing.assert_allclose(
+                getattr(spread, attr), getattr(local, attr), rtol=1e-10, atol=1e-10, err_msg=attr
+            )
+    assert spread.monitor_.iter == local.monitor_.iter
+    assert spread.stop_reason_ == local.stop_reason_
+    assert spread.reseeded_ == local.reseeded_
+    assert spread.score(x, [len(s) for s in seqs]) == pytest.approx(
+        local.score(x, [len(s) for s in seqs]), rel=1e-10
+    )
+
+
+def test_bad_hmm_sequences_are_refused(spark):
+    from emkit.hmm import CategoricalHMM, GaussianHMM
+    from emkit.spark import fit_hmm
+
+    seqs = hmm_sequences(4)
+    seqs[3] = seqs[3].copy()
+    seqs[3][5, 1] = np.nan
+    df, _ = sequence_df(spark, seqs)
+    with pytest.raises(ValueError, match="NaN|infinity|finite"):
+        fit_hmm(GaussianHMM(n_components=2), df)
+    with pytest.raises(ValueError, match="no column"):
+        fit_hmm(GaussianHMM(n_components=2), df, sequenceCol="seq")
+    symbols = hmm_sequences(4, symbols=True)
+    symbols[2] = symbols[2] - 1  # a -1 among them
+    df, _ = sequence_df(spark, symbols)
+    with pytest.raises(ValueError, match="nonnegative"):
+        fit_hmm(CategoricalHMM(n_components=2), df)
+
+
+def test_a_sampled_hmm_start_is_reproducible(spark, monkeypatch):
+    from emkit import _dask_hmm
+    from emkit.hmm import GaussianHMM
+    from emkit.spark import fit_hmm
+
+    # A start from a seeded sample of whole sequences (about 200 of the 500
+    # observations): the same for the same seed.
+    monkeypatch.setattr(_dask_hmm, "SAMPLE_ROWS", 200)
+    df, _ = sequence_df(spark, hmm_sequences(2))
+    a = fit_hmm(GaussianHMM(n_components=3, random_state=3, n_iter=5), df)
+    b = fit_hmm(GaussianHMM(n_components=3, random_state=3, n_iter=5), df)
+    assert max_hmm_difference(a, b) == 0
+    assert np.all(np.isfinite(a.means_))
