@@ -17,6 +17,8 @@ from distributed import Client, LocalCluster
 import emkit
 from emkit import _dask
 
+from conftest import HMM_ATTRS, LENGTHS, regimes
+
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "data")
 KINDS = ["full", "tied", "diag", "spherical"]
 
@@ -164,34 +166,6 @@ import dask.bag as db
 
 from emkit import _dask_hmm
 from emkit.hmm import CategoricalHMM, GaussianHMM, GMMHMM
-
-#: Sequence lengths (one of length one among them).
-LENGTHS = [50, 1, 120, 33, 77, 10, 200, 9]
-
-
-def regimes(seed, d=2, symbols=False):
-    """Sequences of LENGTHS drawn from a three-state chain that stays in a
-    state nine steps in ten: Gaussian observations about each state's mean,
-    or (``symbols``) one column of symbols 0..3 that each state favours."""
-    rng = np.random.default_rng(seed)
-    means = np.array([[0.0, 0.0, 1.0], [4.0, 1.0, -1.0], [-3.0, 5.0, 2.0]])[:, :d]
-    seqs = []
-    for n in LENGTHS:
-        s, states = int(rng.integers(3)), []
-        for _ in range(n):
-            if rng.random() < 0.1:
-                s = int(rng.integers(3))
-            states.append(s)
-        states = np.array(states)
-        if symbols:
-            noise = rng.integers(0, 4, n)
-            seqs.append(np.where(rng.random(n) < 0.7, states, noise)[:, None])
-        else:
-            seqs.append(means[states] + rng.standard_normal((n, d)))
-    return seqs
-
-
-HMM_ATTRS = ("startprob_", "transmat_", "means_", "_covars_", "emissionprob_", "weights_")
 
 
 def hmm_params(est):

@@ -13,6 +13,8 @@ import pytest
 import emkit
 from emkit.spark import GaussianMixture, GaussianMixtureModel
 
+from conftest import HMM_ATTRS, regimes
+
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "data")
 MODES = ["barrier", "collect"]
 
@@ -264,30 +266,10 @@ def test_init_settings_are_checked(iris_df):
 
 # ------------------------------------------------------------------ HMMs
 
-HMM_LENGTHS = [50, 1, 120, 33, 77, 10, 200, 9]
-HMM_ATTRS = ("startprob_", "transmat_", "means_", "_covars_", "emissionprob_", "weights_")
-
-
 def hmm_sequences(seed, symbols=False):
-    """Sequences of HMM_LENGTHS from a three-state chain that stays in a
-    state nine steps in ten: 2-D Gaussian observations about each state's
-    mean, or (``symbols``) symbols 0..3 that each state favours."""
-    rng = np.random.default_rng(seed)
-    means = np.array([[0.0, 0.0], [4.0, 1.0], [-3.0, 5.0]])
-    seqs = []
-    for n in HMM_LENGTHS:
-        s, states = int(rng.integers(3)), []
-        for _ in range(n):
-            if rng.random() < 0.1:
-                s = int(rng.integers(3))
-            states.append(s)
-        states = np.array(states)
-        if symbols:
-            noise = rng.integers(0, 4, n)
-            seqs.append(np.where(rng.random(n) < 0.7, states, noise).astype(float))
-        else:
-            seqs.append(means[states] + rng.standard_normal((n, 2)))
-    return seqs
+    """conftest's regimes: 2-D Gaussian sequences, or 1-D float symbols."""
+    seqs = regimes(seed, symbols=symbols)
+    return [q.ravel().astype(float) for q in seqs] if symbols else seqs
 
 
 def sequence_df(spark, seqs, vectors=False):
