@@ -1,5 +1,6 @@
 use rayon::prelude::*;
 
+use super::accel::{Accel, Squarem};
 use super::{EmData, EmModel, Monitor, SufficientStats};
 use crate::error::{Error, Result};
 use crate::memory::MemoryLimit;
@@ -26,6 +27,9 @@ pub struct EmConfig {
     /// The most memory a fit may need, checked before it allocates; `None`
     /// (the default) uses [`crate::memory::default_limit`].
     pub max_memory: Option<MemoryLimit>,
+    /// How iterates are stepped: plain EM or an accelerated scheme; the
+    /// convergence test compares accepted iterates either way.
+    pub accel: Accel,
 }
 
 impl Default for EmConfig {
@@ -36,6 +40,7 @@ impl Default for EmConfig {
             tol: 1e-3,
             seed: 0,
             max_memory: None,
+            accel: Accel::None,
         }
     }
 }
@@ -133,6 +138,9 @@ pub struct RestartReport {
     pub reseeded: Vec<(usize, usize)>,
     /// The error that ended a failed restart.
     pub error: Option<String>,
+    /// EM-map evaluations (M-steps) run, the fair cost count: one per
+    /// iteration for plain EM, two or three per iteration for SQUAREM.
+    pub em_steps: usize,
 }
 
 impl RestartReport {
@@ -141,7 +149,8 @@ impl RestartReport {
         matches!(self.stop, StopReason::Converged { .. })
     }
 
-    /// Number of EM iterations run.
+    /// Number of EM iterations run (accepted iterates; see [`Self::em_steps`]
+    /// for the number of EM steps).
     pub fn n_iter(&self) -> usize {
         self.trace.len()
     }
@@ -309,6 +318,7 @@ where
             mean_log_likelihood: f64::NAN,
             reseeded: Vec::new(),
             error: None,
+            em_steps: 0,
         };
         let outcome = init(restart, seed)
             .and_then(|model| run_restart(data, config, model, &mut report, monitor));
@@ -374,6 +384,7 @@ where
     report.stop = StopReason::MaxIter {
         iterations: config.max_iter,
     };
+    let mut squarem = (config.accel == Accel::Squarem).then(Squarem::new);
     for iteration in 1..=config.max_iter {
         let (stats, ll) = e_step(&model, data, &mut workspace);
         data.pass_finished()?;
@@ -394,10 +405,20 @@ where
                 iteration,
             });
         }
+        // The cycle's first point, before the M-step moves the model on; a
+        // model without a flat parameterisation runs plain EM.
+        let accelerate = match &mut squarem {
+            Some(s) => {
+                s.x0.clear();
+                model.write_flat(&mut s.x0)
+            }
+            None => false,
+        };
         // As in scikit-learn, every iteration ends with an M-step, so the
         // returned parameters are one update past the last tested likelihood;
         // the final E-step below reports their exact score.
         let outcome = model.maximize(stats)?;
+        report.em_steps += 1;
         let reseeded = !outcome.reseeded.is_empty();
         report
             .reseeded
@@ -408,6 +429,9 @@ where
             break;
         }
         previous = Some(mean);
+        if let Some(s) = squarem.as_mut().filter(|_| accelerate && !reseeded) {
+            squarem_cycle(data, &mut model, s, &mut workspace, report, iteration)?;
+        }
     }
     let (_, ll) = e_step(&model, data, &mut workspace);
     data.pass_finished()?;
@@ -419,4 +443,64 @@ where
     report.log_likelihood = ll;
     report.mean_log_likelihood = ll / n;
     Ok(model)
+}
+
+/// The rest of a SQUAREM cycle (see [`super::accel`]) from `model` = `θ₁`,
+/// whose start `x₀` is in `s`: a second EM step to `θ₂`, the extrapolated
+/// point `θ'`, and `model` left at `F(θ')` when `θ'` is at least as likely
+/// as `θ₁`, else at `θ₂`.
+fn squarem_cycle<D, M>(
+    data: &D,
+    model: &mut M,
+    s: &mut Squarem,
+    workspace: &mut Vec<(M::Stats, f64)>,
+    report: &mut RestartReport,
+    iteration: usize,
+) -> Result<()>
+where
+    D: EmData + ?Sized,
+    M: EmModel<D>,
+{
+    let (stats, ll1) = e_step(model, data, workspace);
+    data.pass_finished()?;
+    if !ll1.is_finite() {
+        return Err(Error::NonFiniteLikelihood { iteration });
+    }
+    s.x1.clear();
+    model.write_flat(&mut s.x1);
+    let outcome = model.maximize(stats)?;
+    report.em_steps += 1;
+    if !outcome.reseeded.is_empty() {
+        // θ₂ moved a component by hand: no line to extrapolate along.
+        report
+            .reseeded
+            .extend(outcome.reseeded.into_iter().map(|c| (iteration, c)));
+        return Ok(());
+    }
+    s.x2.clear();
+    model.write_flat(&mut s.x2);
+    if s.extrapolate().is_none() {
+        return Ok(());
+    }
+    let mut trial = model.clone();
+    if !trial.read_flat(&s.trial, &s.x2) {
+        s.rejected();
+        return Ok(());
+    }
+    let (stats, ll) = e_step(&trial, data, workspace);
+    data.pass_finished()?;
+    if ll.is_nan() || ll < ll1 {
+        s.rejected();
+        return Ok(());
+    }
+    report.em_steps += 1;
+    match trial.maximize(stats) {
+        Ok(outcome) if outcome.reseeded.is_empty() => {
+            *model = trial;
+            s.accepted();
+        }
+        // The stabilising step failed or had to re-seed: θ₂ is the safe point.
+        _ => s.rejected(),
+    }
+    Ok(())
 }

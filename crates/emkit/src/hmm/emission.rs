@@ -22,6 +22,7 @@ use crate::dist::gaussian::{
     posterior_block, repair_with_pooled, update_components, ComponentStats, CovarianceType,
     Covariances, GaussianComponents, GaussianPrior, MixturePrior, Path, Update, BLOCK_ROWS,
 };
+use crate::em::flat::{read_probabilities, write_logs, FlatReader};
 use crate::error::{Error, Result};
 use crate::linalg::cholesky_lower;
 use crate::linalg::lanes::LANES;
@@ -126,6 +127,13 @@ pub trait Emission: sealed::Sealed + Clone + fmt::Debug + PartialEq + Send + Syn
     fn sample(&self, state: usize, rng: &mut Pcg64, out: &mut [f64]);
     /// Rough multiply-adds per observation and state of one E-step.
     fn work_per_sample(&self) -> usize;
+    /// Appends the parameters in the unconstrained form accelerated EM
+    /// extrapolates in (see [`crate::em::EmModel::write_flat`]).
+    fn write_flat(&self, out: &mut Vec<f64>);
+    /// Reads what [`Self::write_flat`] writes (`x`, with `base` what it
+    /// writes now; see [`crate::em::EmModel::read_flat`]); `false` when the
+    /// point is no valid emission.
+    fn read_flat(&mut self, x: &[f64], base: &[f64]) -> bool;
 }
 
 /// What a fit of Gaussian emissions sets: the covariance structure of the
@@ -427,6 +435,15 @@ impl Emission for GaussianEmission {
         let d = self.n_features();
         d * (d + 1) + 20
     }
+
+    fn write_flat(&self, out: &mut Vec<f64>) {
+        self.components.write_flat(out)
+    }
+
+    fn read_flat(&mut self, x: &[f64], base: &[f64]) -> bool {
+        let mut flat = FlatReader::new(x, base);
+        self.components.read_flat(&mut flat) && flat.finished()
+    }
 }
 
 /// Categorical emissions: state `j` emits symbol `m ∈ 0..M` with probability
@@ -642,6 +659,17 @@ impl Emission for CategoricalEmission {
 
     fn work_per_sample(&self) -> usize {
         4
+    }
+
+    fn write_flat(&self, out: &mut Vec<f64>) {
+        write_logs(&self.probabilities, out)
+    }
+
+    fn read_flat(&mut self, x: &[f64], base: &[f64]) -> bool {
+        let mut flat = FlatReader::new(x, base);
+        let ok = read_probabilities(&mut flat, self.n_symbols, &mut self.probabilities).is_some();
+        self.refresh();
+        ok && flat.finished()
     }
 }
 
@@ -961,5 +989,16 @@ impl Emission for GmmEmission {
     fn work_per_sample(&self) -> usize {
         let d = self.n_features();
         self.n_mix() * (d * (d + 1) + 40)
+    }
+
+    fn write_flat(&self, out: &mut Vec<f64>) {
+        for m in &self.states {
+            m.write_flat(out);
+        }
+    }
+
+    fn read_flat(&mut self, x: &[f64], base: &[f64]) -> bool {
+        let mut flat = FlatReader::new(x, base);
+        self.states.iter_mut().all(|m| m.read_flat(&mut flat)) && flat.finished()
     }
 }

@@ -11,6 +11,7 @@ use super::scaled::ScaledWork;
 use super::{check_distributions, CategoricalHmm, GaussianHmm, GmmHmm, Hmm, Learn, Sequences};
 use crate::data::{DataRef, Weighted};
 use crate::dist::categorical::map_row;
+use crate::em::flat::{read_probabilities, write_logs, FlatReader};
 use crate::em::{self, EmConfig, EmData, EmModel, MaximizeOutcome, Monitor};
 use crate::em::{NoMonitor, SufficientStats};
 use crate::error::{Error, Result};
@@ -185,6 +186,25 @@ impl<'s, E: Emission> EmModel<Sequences<'s>> for HmmEm<E> {
                 .maximize(&stats.emission, self.learn, &self.settings, &self.prior)?;
         h.refresh_logs();
         Ok(MaximizeOutcome { reseeded })
+    }
+
+    fn write_flat(&self, out: &mut Vec<f64>) -> bool {
+        let h = &self.hmm;
+        write_logs(&h.start, out);
+        write_logs(&h.transitions, out);
+        h.emission.write_flat(out);
+        true
+    }
+
+    fn read_flat(&mut self, x: &[f64], base: &[f64]) -> bool {
+        let k = self.hmm.start.len();
+        let h = &mut self.hmm;
+        let mut flat = FlatReader::new(x, base);
+        let chain = read_probabilities(&mut flat, k, &mut h.start).is_some()
+            && read_probabilities(&mut flat, k, &mut h.transitions).is_some();
+        h.refresh_logs();
+        let (x, base) = flat.rest();
+        chain && h.emission.read_flat(x, base)
     }
 }
 

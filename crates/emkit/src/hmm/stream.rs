@@ -202,6 +202,14 @@ impl<'a, 's, E: Emission> EmModel<SequenceBlocks<'a, 's>> for HmmEm<E> {
     fn maximize(&mut self, stats: &HmmStats<E>) -> Result<MaximizeOutcome> {
         <Self as EmModel<Sequences<'static>>>::maximize(self, stats)
     }
+
+    fn write_flat(&self, out: &mut Vec<f64>) -> bool {
+        <Self as EmModel<Sequences<'static>>>::write_flat(self, out)
+    }
+
+    fn read_flat(&mut self, x: &[f64], base: &[f64]) -> bool {
+        <Self as EmModel<Sequences<'static>>>::read_flat(self, x, base)
+    }
 }
 
 impl<E: Emission> HmmBuilder<E>

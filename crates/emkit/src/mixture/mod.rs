@@ -23,6 +23,7 @@ use crate::data::{DataRef, Matrix, Weighted};
 use crate::dist::gaussian::{
     block_rows, posterior_block, CovarianceType, Covariances, GaussianComponents, Path, Scratch,
 };
+use crate::em::flat::{read_probabilities, write_logs, FlatReader};
 use crate::em::sum_like_e_step;
 use crate::error::{Error, Result};
 use crate::linalg::cholesky_lower;
@@ -137,6 +138,28 @@ impl GaussianMixture {
     /// The weights and the components, for an M-step to overwrite.
     pub(crate) fn parts_mut(&mut self) -> (&mut [f64], &mut GaussianComponents) {
         (&mut self.weights, &mut self.components)
+    }
+
+    /// The parameters as accelerated EM extrapolates them: log-weights,
+    /// then the components' flat form.
+    pub(crate) fn write_flat(&self, out: &mut Vec<f64>) {
+        write_logs(&self.weights, out);
+        self.components.write_flat(out);
+    }
+
+    /// Reads what [`Self::write_flat`] writes (weights through a softmax);
+    /// `false` when the point is no valid mixture.
+    pub(crate) fn read_flat(&mut self, flat: &mut FlatReader<'_>) -> bool {
+        match read_probabilities(flat, self.weights.len(), &mut self.weights) {
+            None => return false,
+            Some(true) => {
+                for (lw, w) in self.components.log_weights.iter_mut().zip(&self.weights) {
+                    *lw = w.ln();
+                }
+            }
+            Some(false) => {}
+        }
+        self.components.read_flat(flat)
     }
 
     /// Number of components `k`.

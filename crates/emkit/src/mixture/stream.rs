@@ -371,6 +371,14 @@ impl<'s> EmModel<SourceBlocks<'s>> for MixtureEm {
     fn maximize(&mut self, stats: &ComponentStats) -> Result<em::MaximizeOutcome> {
         <Self as EmModel<crate::data::RowBlocks<'s>>>::maximize(self, stats)
     }
+
+    fn write_flat(&self, out: &mut Vec<f64>) -> bool {
+        <Self as EmModel<crate::data::RowBlocks<'s>>>::write_flat(self, out)
+    }
+
+    fn read_flat(&mut self, x: &[f64], base: &[f64]) -> bool {
+        <Self as EmModel<crate::data::RowBlocks<'s>>>::read_flat(self, x, base)
+    }
 }
 
 impl GaussianMixtureBuilder {
