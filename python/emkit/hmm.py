@@ -3,6 +3,13 @@
 The constructors, defaults, attributes, shapes and method signatures are
 hmmlearn's; read its documentation for each. What differs is said in each
 class's docstring and in the README's Python section.
+
+Every class adds ``accel`` ('none' or 'squarem'): 'squarem' extrapolates
+along pairs of Baum–Welch steps (SQUAREM) and keeps a step only where it
+raises the log-likelihood, reaching the same optimum in fewer passes over
+the data; ``n_em_steps_`` counts those passes (E-steps), ``monitor_.iter``
+the iterations, which ``tol`` and ``n_iter`` apply to as in plain EM. Fits on
+Dask collections run plain Baum–Welch.
 """
 
 import json
@@ -171,6 +178,7 @@ class _BaseHMM(BaseEstimator):
             init=init,
             init_parts=init_parts,
             callback=callback,
+            accel=self.accel,
             **self._fit_kwargs(),
         )
         self._fitted(model, report, n, record=verbose is None)
@@ -197,11 +205,14 @@ class _BaseHMM(BaseEstimator):
         self.stop_reason_ = report["stop_reason"]
         self.reseeded_ = [tuple(r) for r in report["reseeded"]]
         self.lower_bounds_ = history
+        self.n_em_steps_ = int(report.get("n_em_steps", len(history)))
 
     def _learn_letters(self, learn):
         return learn
 
     def _check_params(self):
+        if getattr(self, "accel", "none") not in ("none", "squarem"):
+            raise ValueError(f"accel must be 'none' or 'squarem', got {self.accel!r}")
         if not isinstance(self.n_components, (int, np.integer)) or self.n_components < 1:
             raise ValueError(f"n_components must be a positive integer, got {self.n_components!r}")
         if not isinstance(self.n_iter, (int, np.integer)) or self.n_iter < 1:
@@ -482,6 +493,7 @@ class GaussianHMM(_BaseHMM):
         params="stmc",
         init_params="stmc",
         implementation="log",
+        accel="none",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -500,6 +512,7 @@ class GaussianHMM(_BaseHMM):
         self.params = params
         self.init_params = init_params
         self.implementation = implementation
+        self.accel = accel
         self._init_monitor()
 
     def _check_params(self):
@@ -639,6 +652,7 @@ class CategoricalHMM(_BaseHMM):
         params="ste",
         init_params="ste",
         implementation="log",
+        accel="none",
     ):
         self.n_components = n_components
         self.startprob_prior = startprob_prior
@@ -653,6 +667,7 @@ class CategoricalHMM(_BaseHMM):
         self.params = params
         self.init_params = init_params
         self.implementation = implementation
+        self.accel = accel
         self._init_monitor()
 
     def _data(self, X):
@@ -767,6 +782,7 @@ class GMMHMM(_BaseHMM):
         params="stmcw",
         init_params="stmcw",
         implementation="log",
+        accel="none",
     ):
         self.n_components = n_components
         self.n_mix = n_mix
@@ -787,6 +803,7 @@ class GMMHMM(_BaseHMM):
         self.params = params
         self.init_params = init_params
         self.implementation = implementation
+        self.accel = accel
         self._init_monitor()
 
     def _check_params(self):

@@ -540,7 +540,7 @@ fn builder(
 #[pyfunction]
 #[pyo3(signature = (x, lengths, emission, n_states, tol, max_iter, n_init, seed, learn,
     covariance_type="diag", reg_covar=1e-6, n_mix=1, n_symbols=None, init=None,
-    init_parts="", priors=None, covariance_centre="new", callback=None))]
+    init_parts="", priors=None, covariance_centre="new", callback=None, accel=None))]
 #[allow(clippy::too_many_arguments)]
 fn fit_hmm<'py>(
     py: Python<'py>,
@@ -562,7 +562,9 @@ fn fit_hmm<'py>(
     priors: Option<Bound<'py, PyDict>>,
     covariance_centre: &str,
     callback: Option<Py<PyAny>>,
+    accel: Option<&str>,
 ) -> PyResult<(Hmm, Bound<'py, PyDict>)> {
+    let accel = crate::parse_accel(accel)?;
     let b = builder(
         emission,
         n_states,
@@ -583,14 +585,17 @@ fn fit_hmm<'py>(
     let seqs = sequences(&x, lengths.as_deref())?;
     let (model, report) = match b {
         AnyBuilder::Gaussian(b) => {
+            let b = b.accel(accel);
             let fit = fit_watched(py, callback, |relay| b.fit_with_monitor(&seqs, relay))?;
             (AnyHmm::Gaussian(fit.model), fit.report)
         }
         AnyBuilder::Categorical(b) => {
+            let b = b.accel(accel);
             let fit = fit_watched(py, callback, |relay| b.fit_with_monitor(&seqs, relay))?;
             (AnyHmm::Categorical(fit.model), fit.report)
         }
         AnyBuilder::Gmm(b) => {
+            let b = b.accel(accel);
             let fit = fit_watched(py, callback, |relay| b.fit_with_monitor(&seqs, relay))?;
             (AnyHmm::Gmm(fit.model), fit.report)
         }

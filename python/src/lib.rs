@@ -271,6 +271,7 @@ pub(crate) fn report_dict<'py>(
     out.set_item("lower_bounds", trace)?;
     out.set_item("converged", best.converged())?;
     out.set_item("n_iter", best.n_iter())?;
+    out.set_item("n_em_steps", best.em_steps)?;
     out.set_item("stop_reason", stop_name(best.stop))?;
     out.set_item("reseeded", best.reseeded.clone())?;
     out.set_item("best_init", report.best_init)?;
@@ -588,7 +589,7 @@ pub(crate) fn covariances_of(kind: CovarianceType, values: Vec<f64>) -> Covarian
 #[pyfunction]
 #[pyo3(signature = (x, n_components, covariance_type, tol, reg_covar, max_iter, n_init, init,
     seed, weights_init=None, means_init=None, covariances_init=None, init_model=None,
-    callback=None, sample_weight=None, restart=0))]
+    callback=None, sample_weight=None, restart=0, accel=None))]
 #[allow(clippy::too_many_arguments)]
 fn fit_mixture<'py>(
     py: Python<'py>,
@@ -608,6 +609,7 @@ fn fit_mixture<'py>(
     callback: Option<Py<PyAny>>,
     sample_weight: Option<PyReadonlyArray1<'py, f64>>,
     restart: usize,
+    accel: Option<&str>,
 ) -> PyResult<(Mixture, Option<Bound<'py, PyDict>>)> {
     let kind = self::covariance_type(covariance_type)?;
     let mut builder = mixture_builder(
@@ -619,7 +621,8 @@ fn fit_mixture<'py>(
         n_init,
         init,
         seed,
-    )?;
+    )?
+    .accel(parse_accel(accel)?);
     if let Some(w) = weights_init {
         builder = builder.weights_init(w.as_slice()?.to_vec());
     }
@@ -714,6 +717,14 @@ fn weighted<'a>(
         None => Ok(data.into()),
         Some(w) => emkit::Weighted::new(data, w.as_slice()?).map_err(to_py),
     }
+}
+
+/// An acceleration by name (`None`: the library's default).
+pub(crate) fn parse_accel(accel: Option<&str>) -> PyResult<emkit::Accel> {
+    accel.map_or(Ok(emkit::Accel::default()), |a| {
+        a.parse()
+            .map_err(|e: String| PyValueError::new_err(format!("accel: {e}")))
+    })
 }
 
 /// A mixture builder from the settings every mixture fit shares.
@@ -878,6 +889,7 @@ fn version() -> &'static str {
 
 #[pymodule]
 fn _emkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("DEFAULT_ACCEL", emkit::Accel::default().name())?;
     m.add_class::<Mixture>()?;
     m.add_class::<Stats>()?;
     m.add_function(wrap_pyfunction!(fit_mixture, m)?)?;

@@ -34,7 +34,7 @@ pub struct AnomaliesArgs {
     #[arg(
         long,
         value_name = "MODEL.json",
-        conflicts_with_all = ["covariance", "n_init", "max_iter", "tol", "reg_covar", "init", "init_model", "seed"]
+        conflicts_with_all = ["covariance", "n_init", "max_iter", "tol", "reg_covar", "init", "init_model", "seed", "accel"]
     )]
     pub model: Option<PathBuf>,
     #[command(flatten)]
@@ -214,6 +214,8 @@ fn fit_summary(args: &AnomaliesArgs, fitted: &MixtureFit, names: &[String]) -> V
         "aic": fitted.aic(),
         "n_parameters": fitted.model.n_parameters(),
         "n_iter": best.n_iter(),
+        "n_em_steps": best.em_steps,
+        "accel": args.options.em.accel.name(),
         "converged": best.converged(),
         "stop_reason": stop_name(best.stop),
         "best_init": fitted.report.best_init,

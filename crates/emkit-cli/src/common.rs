@@ -403,6 +403,11 @@ pub fn parse_init(s: &str) -> Result<Init, String> {
     })
 }
 
+/// Parses an acceleration name for clap.
+pub fn parse_accel(s: &str) -> Result<emkit::Accel, String> {
+    s.parse()
+}
+
 /// The restart and convergence options of every command that fits mixtures
 /// (`fit`, `select`, `anomalies`).
 #[derive(Args, Debug, Clone)]
@@ -425,6 +430,10 @@ pub struct EmOptions {
     /// Master seed; each restart derives its own.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// EM acceleration: squarem (extrapolates along pairs of EM steps and
+    /// keeps a step only when it raises the likelihood) or none (plain EM).
+    #[arg(long, default_value_t = emkit::Accel::default(), value_parser = parse_accel)]
+    pub accel: emkit::Accel,
 }
 
 /// `--tol` and `--reg-covar`, checked before any data is read by the
@@ -464,6 +473,7 @@ impl EmOptions {
             .reg_covar(self.reg_covar)
             .init(self.init.clone())
             .seed(self.seed)
+            .accel(self.accel)
     }
 }
 

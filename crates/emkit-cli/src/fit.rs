@@ -55,14 +55,21 @@ pub struct FitArgs {
     pub quiet: bool,
 }
 
-/// "converged at iteration 12" / "stopped at max_iter (100) without converging".
+/// "converged at iteration 12" / "stopped at max_iter (100) without
+/// converging", with the passes over the data when acceleration added some:
+/// "converged at iteration 12 (15 E-steps)".
 pub fn stop_text(report: &RestartReport) -> String {
-    match report.stop {
+    let stop = match report.stop {
         StopReason::Converged { iteration } => format!("converged at iteration {iteration}"),
         StopReason::MaxIter { iterations } => {
             format!("stopped at max_iter ({iterations}) without converging")
         }
-        StopReason::Failed => "failed".into(),
+        StopReason::Failed => return "failed".into(),
+    };
+    if report.em_steps > report.n_iter() {
+        format!("{stop} ({} E-steps)", report.em_steps)
+    } else {
+        stop
     }
 }
 
@@ -186,6 +193,8 @@ fn summary_json(args: &FitArgs, fit: &MixtureFit, names: &[String], seconds: f64
         "aic": fit.aic(),
         "n_parameters": m.n_parameters(),
         "n_iter": best.n_iter(),
+        "n_em_steps": best.em_steps,
+        "accel": args.options.em.accel.name(),
         "converged": best.converged(),
         "stop_reason": stop_name(best.stop),
         "best_init": fit.report.best_init,

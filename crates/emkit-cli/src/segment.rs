@@ -260,6 +260,8 @@ pub fn run(args: SegmentArgs) -> Result<()> {
             "converged": best.converged(),
             "stop_reason": stop_name(best.stop),
             "n_iter": best.n_iter(),
+            "n_em_steps": best.em_steps,
+            "accel": args.em.accel.name(),
             "best_init": fitted.report.best_init,
             "n_init": fitted.report.restarts.len(),
             "weights": model.weights(),

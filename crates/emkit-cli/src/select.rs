@@ -310,6 +310,7 @@ fn cell_json(cell: &GridCell) -> Value {
         "converged": fit.is_some_and(|f| f.fit.report.best().converged()),
         "stop_reason": fit.map_or("failed", |f| stop_name(f.fit.report.best().stop)),
         "n_iter": fit.map(|f| f.fit.report.best().n_iter()),
+        "n_em_steps": fit.map(|f| f.fit.report.best().em_steps),
         "min_relative_variance": fit.and_then(|f| f.min_relative_variance),
         "error": cell.outcome.as_ref().err().map(|e| e.to_string()),
     });
@@ -335,6 +336,7 @@ fn model_summary(args: &SelectArgs, cell: &GridCell, fit: &CellFit, names: &[Str
         "icl": fit.icl,
         "n_parameters": m.n_parameters(),
         "n_iter": best.n_iter(),
+        "n_em_steps": best.em_steps,
         "converged": best.converged(),
         "stop_reason": stop_name(best.stop),
         "best_init": fit.fit.report.best_init,
@@ -353,6 +355,7 @@ fn model_summary(args: &SelectArgs, cell: &GridCell, fit: &CellFit, names: &[Str
         "init": args.em.init.name(),
         "seed": args.em.seed,
         "tol": args.em.tol,
+        "accel": args.em.accel.name(),
         "max_iter": args.em.max_iter,
         "reg_covar": args.em.reg_covar,
         "emkit_version": env!("CARGO_PKG_VERSION"),

@@ -165,7 +165,7 @@ fn squarem_is_monotone() {
                     w[1].iteration
                 );
             }
-            // Two or three EM steps per iteration after the first.
+            // Extrapolations were tried: each costs a pass of its own.
             assert!(r.em_steps > r.n_iter(), "{kind}");
         }
     }

@@ -341,7 +341,8 @@ where
         .n_init(args.n_init)
         .max_iter(args.max_iter)
         .tol(args.tol)
-        .seed(args.seed);
+        .seed(args.seed)
+        .accel(args.accel);
     match data {
         FitData::Memory(seqs) => b.fit_with_monitor(seqs, monitor),
         FitData::Stream(seqs) => b.fit_source(seqs, monitor),
@@ -402,6 +403,8 @@ impl AnyFit {
             "aic": aic,
             "n_parameters": model.n_parameters(),
             "n_iter": best.n_iter(),
+            "n_em_steps": best.em_steps,
+            "accel": args.accel.name(),
             "converged": best.converged(),
             "stop_reason": stop_name(best.stop),
             "best_init": report.best_init,

@@ -96,6 +96,10 @@ struct FitArgs {
     /// Master seed; each restart derives its own.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Baum–Welch acceleration: squarem (extrapolates along pairs of EM
+    /// steps and keeps a step only when it raises the likelihood) or none.
+    #[arg(long, default_value_t = emkit::Accel::default(), value_parser = crate::common::parse_accel)]
+    accel: emkit::Accel,
     /// Use only these columns (comma-separated names).
     #[arg(long, value_delimiter = ',', value_name = "a,b,c")]
     columns: Option<Vec<String>>,

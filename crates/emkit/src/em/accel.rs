@@ -1,8 +1,8 @@
 //! Accelerated EM: SQUAREM (Varadhan & Roland 2008, the SqS3 step length,
 //! with the step bounds of their R package `SQUAREM`).
 //!
-//! One cycle from the parameters `θ₀` takes two EM steps, `θ₁ = F(θ₀)` and
-//! `θ₂ = F(θ₁)`, and extrapolates along them in the model's unconstrained
+//! One cycle from the parameters `θ₀` takes two EM iterations, `θ₁ = F(θ₀)`
+//! and `θ₂ = F(θ₁)`, and extrapolates along them in the model's unconstrained
 //! parameterisation ([`super::EmModel::write_flat`]):
 //!
 //! ```text
@@ -12,10 +12,12 @@
 //!
 //! The E-step at `θ'` gives its log-likelihood for free; when it is at least
 //! that of `θ₁` (which plain EM has already beaten with `θ₂`), the cycle ends
-//! with the stabilising EM step `F(θ')`, otherwise with `θ₂`. Every accepted
-//! point therefore has a log-likelihood no lower than the one before it, as
-//! in plain EM. `α_max` starts at 1 and grows fourfold each time the step
-//! hits it; a rejected step at the bound shrinks it fourfold again.
+//! with the stabilising EM step `F(θ')`, otherwise with `θ₂`, and the next
+//! cycle starts there. The iterations are the points `θ₀, θ₁` of each cycle,
+//! each tested for convergence exactly as in plain EM; every one has a
+//! log-likelihood no lower than the one before it. `α_max` starts at 1 and
+//! grows fourfold each time the step hits it; a rejected step at the bound
+//! shrinks it fourfold again.
 
 use std::fmt;
 use std::str::FromStr;
@@ -77,6 +79,8 @@ pub(crate) struct Squarem {
     pub x1: Vec<f64>,
     pub x2: Vec<f64>,
     pub trial: Vec<f64>,
+    /// How many of `x0`, `x1` hold this cycle's points.
+    recorded: usize,
     step_max: f64,
     /// The step length of the last extrapolation.
     alpha: f64,
@@ -88,6 +92,36 @@ impl Squarem {
             step_max: 1.0,
             ..Squarem::default()
         }
+    }
+
+    /// Records an iteration's point before its M-step, with the model's
+    /// `write_flat`; a model without a flat form never completes a cycle.
+    pub fn record(&mut self, write: impl FnOnce(&mut Vec<f64>) -> bool) {
+        if self.recorded == 2 {
+            self.recorded = 0;
+        }
+        let x = if self.recorded == 0 {
+            &mut self.x0
+        } else {
+            &mut self.x1
+        };
+        x.clear();
+        if write(x) {
+            self.recorded += 1;
+        } else {
+            self.recorded = 0;
+        }
+    }
+
+    /// Whether the cycle has its two points: after this iteration's M-step
+    /// the model is `θ₂`, ready to extrapolate from.
+    pub fn ready(&self) -> bool {
+        self.recorded == 2
+    }
+
+    /// Starts a fresh cycle at the next iteration.
+    pub fn restart_cycle(&mut self) {
+        self.recorded = 0;
     }
 
     /// Writes the extrapolated point into `self.trial` and returns its step

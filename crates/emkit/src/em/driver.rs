@@ -138,8 +138,10 @@ pub struct RestartReport {
     pub reseeded: Vec<(usize, usize)>,
     /// The error that ended a failed restart.
     pub error: Option<String>,
-    /// EM-map evaluations (M-steps) run, the fair cost count: one per
-    /// iteration for plain EM, two or three per iteration for SQUAREM.
+    /// E-steps (passes over the data) the iterations ran, the fair cost
+    /// count: one per iteration for plain EM, plus one per extrapolation
+    /// tried with SQUAREM (the final E-step that scores the result is not
+    /// counted).
     pub em_steps: usize,
 }
 
@@ -149,8 +151,8 @@ impl RestartReport {
         matches!(self.stop, StopReason::Converged { .. })
     }
 
-    /// Number of EM iterations run (accepted iterates; see [`Self::em_steps`]
-    /// for the number of EM steps).
+    /// Number of EM iterations run (the points whose log-likelihood the
+    /// trace shows; see [`Self::em_steps`] for the cost).
     pub fn n_iter(&self) -> usize {
         self.trace.len()
     }
@@ -388,6 +390,7 @@ where
     for iteration in 1..=config.max_iter {
         let (stats, ll) = e_step(&model, data, &mut workspace);
         data.pass_finished()?;
+        report.em_steps += 1;
         let mean = ll / n;
         if !mean.is_finite() {
             return Err(Error::NonFiniteLikelihood { iteration });
@@ -405,20 +408,14 @@ where
                 iteration,
             });
         }
-        // The cycle's first point, before the M-step moves the model on; a
-        // model without a flat parameterisation runs plain EM.
-        let accelerate = match &mut squarem {
-            Some(s) => {
-                s.x0.clear();
-                model.write_flat(&mut s.x0)
-            }
-            None => false,
-        };
+        // The cycle's point before the M-step moves the model on.
+        if let Some(s) = &mut squarem {
+            s.record(|out| model.write_flat(out));
+        }
         // As in scikit-learn, every iteration ends with an M-step, so the
         // returned parameters are one update past the last tested likelihood;
         // the final E-step below reports their exact score.
         let outcome = model.maximize(stats)?;
-        report.em_steps += 1;
         let reseeded = !outcome.reseeded.is_empty();
         report
             .reseeded
@@ -429,8 +426,13 @@ where
             break;
         }
         previous = Some(mean);
-        if let Some(s) = squarem.as_mut().filter(|_| accelerate && !reseeded) {
-            squarem_cycle(data, &mut model, s, &mut workspace, report, iteration)?;
+        if let Some(s) = &mut squarem {
+            if reseeded {
+                // A component moved by hand: no line to extrapolate along.
+                s.restart_cycle();
+            } else if s.ready() {
+                extrapolate(data, &mut model, s, ll, &mut workspace, report)?;
+            }
         }
     }
     let (_, ll) = e_step(&model, data, &mut workspace);
@@ -445,38 +447,22 @@ where
     Ok(model)
 }
 
-/// The rest of a SQUAREM cycle (see [`super::accel`]) from `model` = `θ₁`,
-/// whose start `x₀` is in `s`: a second EM step to `θ₂`, the extrapolated
-/// point `θ'`, and `model` left at `F(θ')` when `θ'` is at least as likely
-/// as `θ₁`, else at `θ₂`.
-fn squarem_cycle<D, M>(
+/// The end of a SQUAREM cycle (see [`super::accel`]): `model` is `θ₂`, the
+/// two iterations before it were `θ₀` and `θ₁` (with log-likelihood `ll1`).
+/// When the extrapolated point `θ'` is at least as likely as `θ₁`, `model`
+/// becomes `F(θ')` (the stabilising EM step); otherwise it stays `θ₂`.
+fn extrapolate<D, M>(
     data: &D,
     model: &mut M,
     s: &mut Squarem,
+    ll1: f64,
     workspace: &mut Vec<(M::Stats, f64)>,
     report: &mut RestartReport,
-    iteration: usize,
 ) -> Result<()>
 where
     D: EmData + ?Sized,
     M: EmModel<D>,
 {
-    let (stats, ll1) = e_step(model, data, workspace);
-    data.pass_finished()?;
-    if !ll1.is_finite() {
-        return Err(Error::NonFiniteLikelihood { iteration });
-    }
-    s.x1.clear();
-    model.write_flat(&mut s.x1);
-    let outcome = model.maximize(stats)?;
-    report.em_steps += 1;
-    if !outcome.reseeded.is_empty() {
-        // θ₂ moved a component by hand: no line to extrapolate along.
-        report
-            .reseeded
-            .extend(outcome.reseeded.into_iter().map(|c| (iteration, c)));
-        return Ok(());
-    }
     s.x2.clear();
     model.write_flat(&mut s.x2);
     if s.extrapolate().is_none() {
@@ -489,11 +475,11 @@ where
     }
     let (stats, ll) = e_step(&trial, data, workspace);
     data.pass_finished()?;
+    report.em_steps += 1;
     if ll.is_nan() || ll < ll1 {
         s.rejected();
         return Ok(());
     }
-    report.em_steps += 1;
     match trial.maximize(stats) {
         Ok(outcome) if outcome.reseeded.is_empty() => {
             *model = trial;

@@ -63,11 +63,12 @@ macro_rules! em_settings {
 
         /// How EM steps between iterates (default
         /// [`Accel::None`](crate::em::Accel)): with
-        /// [`Accel::Squarem`](crate::em::Accel) each iteration extrapolates
-        /// along two EM steps and keeps the result only where it raises the
-        /// log-likelihood, so the fit stays monotone and ends at the same kind
-        /// of point in fewer EM steps; `max_iter` counts iterations, and the
-        /// report's `em_steps` the EM steps.
+        /// [`Accel::Squarem`](crate::em::Accel) every second iteration
+        /// extrapolates along the last two EM steps and keeps the result only
+        /// where it raises the log-likelihood, so the fit stays monotone and
+        /// reaches the same optimum in fewer passes over the data;
+        /// `max_iter` and `tol` apply to the iterations as in plain EM, and
+        /// the report's `em_steps` counts the passes.
         pub fn accel(mut self, accel: crate::em::Accel) -> Self {
             self.em.accel = accel;
             self
