@@ -81,7 +81,8 @@ def generated(seed, n, d, k, sep, ratio, scale, elong):
 
 def standardised(x):
     x = np.asarray(x, dtype=np.float64)
-    return (x - x.mean(0)) / x.std(0)
+    sd = x.std(0)
+    return (x - x.mean(0)) / np.where(sd > 0, sd, 1.0)  # digits has constant pixels
 
 
 def pca(x, dims):
@@ -125,7 +126,7 @@ def gen_sets(seeds):
         (f"g2d-k5-s{a}", lambda: generated(a, 3000, 2, 5, 2.0, 10, 3, 1.5), 5),
         (f"g5d-k6fit8-s{b}", lambda: generated(b, 4000, 5, 6, 1.8, 20, 3, 1.5), 8),
         (f"g10d-k8-s{c}", lambda: generated(c, 4000, 10, 8, 1.2, 10, 2, 1.0), 8),
-        (f"g3d-k4-n20k-s{d_}", lambda: generated(d_, 20000, 3, 4, 1.0, 10, 2, 2.0), 4),
+        (f"g3d-k4-n10k-s{d_}", lambda: generated(d_, 10000, 3, 4, 1.0, 10, 2, 2.0), 4),
     ]
 
 
@@ -343,14 +344,41 @@ def split_merge(run, master, n_start, n_merge=5, n_split=3, max_fail=None):
             return
 
 
-def hybrid(run, master, n_short, short_iter, n_long, **sm):
-    em_em(run, master, n_short, short_iter, n_long)
-    split_merge(run, master, 0, **sm)
+def split_merge_em(run, n_cand=8, trial_iter=10, n_cont=2, n_merge=5, n_split=3):
+    """Split/merge moves screened em-EM style: the first `n_cand` proposals
+    of the current best each get `trial_iter` EM iterations, the `n_cont`
+    best of those (by lower bound) are continued (max_iter 100 in all); the
+    best result replaces the current best if it improves the lower bound by
+    more than tol, and the round repeats; stops at a round without
+    improvement or when the budget is spent."""
+    while run.left() > 1 and run.best is not None:
+        cur = run.best
+        trials = []
+        for i, j, l, s in proposals(run, cur, n_merge, n_split)[:n_cand]:
+            g = run.fit(trial_iter, params=merged_split(run, cur, i, j, l, s))
+            if g is not None:
+                trials.append(g)
+        trials.sort(key=lambda g: -g.lower_bound_)
+        for g in trials[:n_cont]:
+            if not g.converged_:
+                run.fit(100 - trial_iter, params=run.params(g))
+        if run.best.lower_bound_ <= cur.lower_bound_ + run.tol:
+            return
+
+
+def hybrid(run, master, n_short, short_iter, n_long, screened=False, init="k-means++", **sm):
+    em_em(run, master, n_short, short_iter, n_long, init=init)
+    if screened:
+        split_merge_em(run, **sm)
+    else:
+        split_merge(run, master, 0, **sm)
 
 
 # ---------------------------------------------------------------- driver
 
-DEFAULT = ("emEM-kpp-2N/5/N4", "emEM-rnd-2N/5/N4", "SM-N4", "hybrid-N/5/3+SM")
+# Chosen on the first eight tuning problems (see bench/README.md); `--methods
+# all` runs the others too.
+DEFAULT = ("emEM-rnd-2N/5/N4", "SM-N4", "hybrid-N/5/3+SM", "hybrid-N/5/3+SMe")
 
 
 def methods(n, which):
@@ -365,6 +393,8 @@ def methods(n, which):
         "SM-N4": lambda r, s: split_merge(r, s, h),
         "hybrid-2N/5/3+SM": lambda r, s: hybrid(r, s, 2 * n, 5, 3),
         "hybrid-N/5/3+SM": lambda r, s: hybrid(r, s, n, 5, 3),
+        "hybrid-N/5/3+SMe": lambda r, s: hybrid(r, s, n, 5, 3, screened=True),
+        "hybrid-rnd-N/5/3+SM": lambda r, s: hybrid(r, s, n, 5, 3, init="random_from_data"),
     }
     return {m: f for m, f in every.items() if which == "all" or m in which}
 
@@ -413,9 +443,16 @@ def main():
     ap.add_argument("--budget", type=float, default=1.5, help="x plain's EM iterations")
     ap.add_argument("--covs", default=",".join(COVS))
     ap.add_argument("--only", default="", help="comma-separated problem-name prefixes")
-    ap.add_argument("--json", default="")
+    ap.add_argument("--json", default="", help="write every fit's result here (after each problem)")
+    ap.add_argument("--suite", default="both", choices=("tune", "held", "both"))
+    ap.add_argument("--report", nargs="*", default=None, metavar="JSON",
+                    help="print the tables of earlier --json files (merged) and exit")
     ap.add_argument("--methods", default="default", help="'default', 'all', or comma-separated prototype names")
     a = ap.parse_args()
+    if a.report is not None:
+        res = [r for f in a.report for r in json.load(open(f))["results"]]
+        report(res, a.delta, len(res[0]["seeds"]))
+        return
     seeds = 2 if a.quick else a.seeds
     covs = a.covs.split(",")
     which = {"default": DEFAULT, "all": "all"}.get(a.methods) or tuple(a.methods.split(","))
@@ -425,6 +462,8 @@ def main():
           f"threads {os.environ['RAYON_NUM_THREADS']}", flush=True)
     results = []
     for suite, probs in suites(a.quick).items():
+        if a.suite not in ("both", suite):
+            continue
         for name, thunk, k in probs:
             if a.only and not any(name.startswith(p) for p in a.only.split(",")):
                 continue
@@ -440,11 +479,11 @@ def main():
                 print(f"{suite:4s} {name:18s} n={len(x):5d} d={x.shape[1]:2d} k={k:2d} {cov:9s} "
                       f"best={bestp:.4f} {time.time() - tp:6.1f}s  "
                       + " ".join(f"{m}:{h}" for m, h in hit.items()), flush=True)
+                if a.json:
+                    with open(a.json, "w") as f:
+                        json.dump(dict(args=vars(a), results=results), f)
     report(results, a.delta, seeds)
     print(f"# wall time {time.time() - t0:.0f} s")
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(dict(args=vars(a), results=results), f)
 
 
 def report(results, delta, seeds):
