@@ -87,6 +87,27 @@ def test_fits_reach_hmmlearns_best_of_20(family):
         assert shortfall <= margin, (family, k, e.get("covariance_type"), best, want)
 
 
+def test_accel_reaches_plain_baum_welch_optimum_in_fewer_passes():
+    X = observations("gaussian_2d")
+    S = observations("categorical_waiting_3symbols")
+    steps = {"none": 0, "squarem": 0}
+    for seed in range(3):
+        for make, data in (
+            (lambda a: emkit.hmm.GaussianHMM(3, covariance_type="full", covars_prior=0.0, n_iter=10_000, tol=1e-6, random_state=seed, accel=a), X),
+            (lambda a: emkit.hmm.CategoricalHMM(3, n_features=3, n_iter=10_000, tol=1e-6, random_state=seed, accel=a), S),
+        ):
+            plain, fast = make("none").fit(data), make("squarem").fit(data)
+            assert plain.n_em_steps_ == plain.monitor_.iter
+            a, b = plain.score(data), fast.score(data)
+            # The same optimum from the same start, to the 1e-7 relative.
+            assert b >= a - 1e-7 * abs(a), (seed, type(plain).__name__, a, b)
+            steps["none"] += plain.n_em_steps_
+            steps["squarem"] += fast.n_em_steps_
+    assert steps["squarem"] < steps["none"], steps
+    with pytest.raises(ValueError, match="accel"):
+        emkit.hmm.GaussianHMM(2, accel="fast").fit(X)
+
+
 # ----------------------------------------------- side by side, same parameters
 
 

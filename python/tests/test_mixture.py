@@ -15,6 +15,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import emkit
+import emkit.hmm
 from conftest import REFERENCE, read_csv
 
 # Every scikit-learn estimator check runs. A check that cannot pass is listed
@@ -23,7 +24,7 @@ EXPECTED_FAILED_CHECKS = {}
 
 
 @parametrize_with_checks(
-    [emkit.GaussianMixture()],
+    [emkit.GaussianMixture(), emkit.GaussianMixture(accel="squarem")],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
 )
 def test_scikit_learn_estimator_checks(estimator, check):
@@ -49,6 +50,34 @@ def test_checks_end_as_they_do_for_scikit_learns_own_class():
     assert all(name.startswith(("check_sample_weight", "check_all_zero_sample_weights")) for name in extra)
     assert all(s in ("passed", "skipped") for s in ours.values())
     assert all(s == "passed" for s in extra.values())
+
+
+def test_accel_reaches_plain_em_optimum_in_fewer_passes():
+    _, X = read_csv("faithful_std.csv")
+    fits = {
+        a: emkit.GaussianMixture(3, tol=1e-8, max_iter=10_000, random_state=0, accel=a).fit(X)
+        for a in ("none", "squarem")
+    }
+    plain, fast = fits["none"], fits["squarem"]
+    assert plain.n_em_steps_ == plain.n_iter_
+    assert fast.n_em_steps_ < plain.n_em_steps_
+    # The same optimum from the same start, to the 1e-7 relative.
+    ll = {a: f.score(X) for a, f in fits.items()}
+    assert ll["squarem"] >= ll["none"] - 1e-7 * abs(ll["none"])
+    # The accepted iterates never lose likelihood (rounding of a sum of 272
+    # log-densities is ~1e-15 relative; a rejected step would show as 1e-4).
+    assert all(b >= a - 1e-12 for a, b in zip(fast.lower_bounds_, fast.lower_bounds_[1:]))
+    with pytest.raises(ValueError, match="accel"):
+        emkit.GaussianMixture(2, accel="fast").fit(X)
+
+
+def test_the_python_default_accel_is_the_librarys():
+    import inspect
+
+    from emkit import _emkit
+
+    for cls in (emkit.GaussianMixture, emkit.hmm.GaussianHMM, emkit.hmm.CategoricalHMM, emkit.hmm.GMMHMM):
+        assert inspect.signature(cls).parameters["accel"].default == _emkit.DEFAULT_ACCEL, cls
 
 
 # ------------------------------------------------------------------ references

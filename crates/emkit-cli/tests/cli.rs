@@ -39,6 +39,8 @@ fn fit_json_has_the_contract_keys_and_matches_scikit_learn() {
         "aic",
         "n_parameters",
         "n_iter",
+        "n_em_steps",
+        "accel",
         "converged",
         "best_init",
         "seconds",
@@ -1182,4 +1184,62 @@ fn segment_rejects_corrupt_unsupported_and_missing_images() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert!(r.stderr.contains(".png"), "{}", r.stderr);
+}
+
+/// `--accel squarem` reaches plain EM's optimum on every command that fits,
+/// the JSON says which ran and how many passes it took, and a bad name is
+/// a usage error.
+#[test]
+fn accel_is_an_option_of_every_fitting_command() {
+    let faithful = data("faithful_std.csv");
+    let fit = |accel: &str| {
+        let r = run(&[
+            "fit",
+            s(&faithful),
+            "-k",
+            "3",
+            "--tol",
+            "1e-8",
+            "--max-iter",
+            "10000",
+            "--accel",
+            accel,
+            "--json",
+            "-q",
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        json_of(&r)
+    };
+    let (plain, fast) = (fit("none"), fit("squarem"));
+    assert_eq!(plain["accel"], "none");
+    assert_eq!(fast["accel"], "squarem");
+    assert_eq!(plain["n_em_steps"], plain["n_iter"]);
+    let steps = |j: &Value| j["n_em_steps"].as_u64().unwrap();
+    assert!(steps(&fast) < steps(&plain), "{fast} against {plain}");
+    let ll = |j: &Value| j["log_likelihood"].as_f64().unwrap();
+    // The same optimum, to the 1e-7 relative.
+    assert!(ll(&fast) >= ll(&plain) - 1e-7 * ll(&plain).abs());
+    let r = run(&[
+        "hmm",
+        "fit",
+        s(&faithful),
+        "--states",
+        "2",
+        "--accel",
+        "squarem",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(json_of(&r)["accel"], "squarem");
+    for cmd in [
+        &["fit", s(&faithful), "-k", "2"][..],
+        &["hmm", "fit", s(&faithful), "--states", "2"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.extend(["--accel", "fast"]);
+        let r = run(&args);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(r.stderr.contains("--accel"), "{}", r.stderr);
+    }
 }
