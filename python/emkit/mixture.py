@@ -53,6 +53,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         plain EM, scikit-learn's iterations exactly. ``tol`` and
         ``max_iter`` apply to the iterations either way. Fits on Dask or
         Spark data run plain EM.
+    strategy : {'restarts', 'split-merge'}
+        emkit's addition: how the ``n_init`` starts are spent. 'restarts'
+        is scikit-learn's (independent fits, the best kept); 'split-merge'
+        runs ``n_init`` short EM runs, continues the best three, then tries
+        split-and-merge moves from the best model (Ueda et al. 2000), in
+        about 1.5x the compute, and reaches the best optimum more often
+        (bench/optimum.py). Its ``lower_bounds_`` is the best run's trace.
     random_state : int, RandomState instance or None
         An int is emkit's seed (``random_state=N`` fits exactly what
         ``emkit fit --seed N`` fits); a RandomState gives one 64-bit seed per
@@ -72,6 +79,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Passes over the data (E-steps) the best restart's iterations ran:
         ``n_iter_`` for plain EM, more with ``accel='squarem'`` (each
         extrapolation tried costs one).
+    restarts_ : list of dict
+        One entry per EM run of the fit (each restart; with
+        ``strategy='split-merge'`` each short run, continuation and move):
+        its ``seed``, ``n_iter``, ``n_em_steps``, ``stop_reason``,
+        ``mean_log_likelihood`` and ``error``.
     stop_reason_ : str
         Why the best restart stopped: 'converged', 'max_iter' or 'max_iter=0'.
     reseeded_ : list of (iteration, component)
@@ -104,6 +116,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         "means_init": ["array-like", None],
         "precisions_init": ["array-like", None],
         "accel": [StrOptions({"none", "squarem"})],
+        "strategy": [StrOptions({"restarts", "split-merge"})],
     }
 
     def __init__(
@@ -124,6 +137,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose=0,
         verbose_interval=10,
         accel="none",
+        strategy="restarts",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -140,6 +154,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.accel = accel
+        self.strategy = strategy
 
     # ----------------------------------------------------------------- fitting
 
@@ -200,6 +215,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             callback=progress,
             sample_weight=sample_weight,
             accel=self.accel,
+            strategy=self.strategy,
         )
         self._adopt(model, report, X)
         if not self.converged_ and self.max_iter > 0:
@@ -277,6 +293,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.converged_ = bool(report["converged"])
         self.n_iter_ = int(report["n_iter"])
         self.n_em_steps_ = int(report.get("n_em_steps", self.n_iter_))
+        self.restarts_ = [dict(r) for r in report.get("restarts", [])]
         bounds = [float(v) for v in report["lower_bounds"]]
         self.lower_bound_ = np.float64(bounds[-1] if bounds else -np.inf)
         self.lower_bounds_ = bounds

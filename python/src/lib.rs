@@ -282,6 +282,7 @@ pub(crate) fn report_dict<'py>(
         let d = PyDict::new(py);
         d.set_item("seed", r.seed)?;
         d.set_item("n_iter", r.n_iter())?;
+        d.set_item("n_em_steps", r.em_steps)?;
         d.set_item("stop_reason", stop_name(r.stop))?;
         d.set_item("mean_log_likelihood", r.mean_log_likelihood)?;
         d.set_item("error", r.error.clone())?;
@@ -589,7 +590,7 @@ pub(crate) fn covariances_of(kind: CovarianceType, values: Vec<f64>) -> Covarian
 #[pyfunction]
 #[pyo3(signature = (x, n_components, covariance_type, tol, reg_covar, max_iter, n_init, init,
     seed, weights_init=None, means_init=None, covariances_init=None, init_model=None,
-    callback=None, sample_weight=None, restart=0, accel=None))]
+    callback=None, sample_weight=None, restart=0, accel=None, strategy=None))]
 #[allow(clippy::too_many_arguments)]
 fn fit_mixture<'py>(
     py: Python<'py>,
@@ -610,6 +611,7 @@ fn fit_mixture<'py>(
     sample_weight: Option<PyReadonlyArray1<'py, f64>>,
     restart: usize,
     accel: Option<&str>,
+    strategy: Option<&str>,
 ) -> PyResult<(Mixture, Option<Bound<'py, PyDict>>)> {
     let kind = self::covariance_type(covariance_type)?;
     let mut builder = mixture_builder(
@@ -622,7 +624,11 @@ fn fit_mixture<'py>(
         init,
         seed,
     )?
-    .accel(parse_accel(accel)?);
+    .accel(parse_accel(accel)?)
+    .strategy(strategy.map_or(Ok(emkit::Strategy::default()), |s| {
+        s.parse()
+            .map_err(|e: String| PyValueError::new_err(format!("strategy: {e}")))
+    })?);
     if let Some(w) = weights_init {
         builder = builder.weights_init(w.as_slice()?.to_vec());
     }
@@ -890,6 +896,7 @@ fn version() -> &'static str {
 #[pymodule]
 fn _emkit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_ACCEL", emkit::Accel::default().name())?;
+    m.add("DEFAULT_STRATEGY", emkit::Strategy::default().name())?;
     m.add_class::<Mixture>()?;
     m.add_class::<Stats>()?;
     m.add_function(wrap_pyfunction!(fit_mixture, m)?)?;

@@ -78,6 +78,22 @@ def test_the_python_default_accel_is_the_librarys():
 
     for cls in (emkit.GaussianMixture, emkit.hmm.GaussianHMM, emkit.hmm.CategoricalHMM, emkit.hmm.GMMHMM):
         assert inspect.signature(cls).parameters["accel"].default == _emkit.DEFAULT_ACCEL, cls
+    assert inspect.signature(emkit.GaussianMixture).parameters["strategy"].default == _emkit.DEFAULT_STRATEGY
+
+
+def test_split_merge_runs_moves_and_keeps_the_best():
+    _, X = read_csv("faithful_std.csv")
+    plain = emkit.GaussianMixture(4, n_init=3, random_state=1).fit(X)
+    search = emkit.GaussianMixture(4, n_init=3, random_state=1, strategy="split-merge").fit(X)
+    # Three short runs, the continued ones inside them, then at least one
+    # round of moves.
+    assert len(search.restarts_) > 3
+    lls = [r["mean_log_likelihood"] for r in search.restarts_ if r["error"] is None]
+    assert search.score(X) == max(lls)
+    assert all(r["n_em_steps"] >= r["n_iter"] for r in search.restarts_)
+    assert len(plain.restarts_) == 3
+    with pytest.raises(ValueError, match="strategy"):
+        emkit.GaussianMixture(2, strategy="smem").fit(X)
 
 
 # ------------------------------------------------------------------ references

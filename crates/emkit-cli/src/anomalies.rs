@@ -34,7 +34,7 @@ pub struct AnomaliesArgs {
     #[arg(
         long,
         value_name = "MODEL.json",
-        conflicts_with_all = ["covariance", "n_init", "max_iter", "tol", "reg_covar", "init", "init_model", "seed", "accel"]
+        conflicts_with_all = ["covariance", "n_init", "max_iter", "tol", "reg_covar", "init", "init_model", "seed", "accel", "strategy"]
     )]
     pub model: Option<PathBuf>,
     #[command(flatten)]
@@ -216,6 +216,7 @@ fn fit_summary(args: &AnomaliesArgs, fitted: &MixtureFit, names: &[String]) -> V
         "n_iter": best.n_iter(),
         "n_em_steps": best.em_steps,
         "accel": args.options.em.accel.name(),
+        "strategy": args.options.em.strategy.name(),
         "converged": best.converged(),
         "stop_reason": stop_name(best.stop),
         "best_init": fitted.report.best_init,

@@ -195,6 +195,7 @@ fn summary_json(args: &FitArgs, fit: &MixtureFit, names: &[String], seconds: f64
         "n_iter": best.n_iter(),
         "n_em_steps": best.em_steps,
         "accel": args.options.em.accel.name(),
+        "strategy": args.options.em.strategy.name(),
         "converged": best.converged(),
         "stop_reason": stop_name(best.stop),
         "best_init": fit.report.best_init,

@@ -262,6 +262,7 @@ pub fn run(args: SegmentArgs) -> Result<()> {
             "n_iter": best.n_iter(),
             "n_em_steps": best.em_steps,
             "accel": args.em.accel.name(),
+        "strategy": args.em.strategy.name(),
             "best_init": fitted.report.best_init,
             "n_init": fitted.report.restarts.len(),
             "weights": model.weights(),

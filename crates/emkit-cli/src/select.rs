@@ -356,6 +356,7 @@ fn model_summary(args: &SelectArgs, cell: &GridCell, fit: &CellFit, names: &[Str
         "seed": args.em.seed,
         "tol": args.em.tol,
         "accel": args.em.accel.name(),
+        "strategy": args.em.strategy.name(),
         "max_iter": args.em.max_iter,
         "reg_covar": args.em.reg_covar,
         "emkit_version": env!("CARGO_PKG_VERSION"),

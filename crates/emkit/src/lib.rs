@@ -75,7 +75,9 @@ pub mod select;
 
 pub use data::{check_weights, max_fit_magnitude, DataRef, Matrix, Weighted};
 pub use dist::gaussian::{CovarianceType, Covariances};
-pub use em::{Accel, EmConfig, FitReport, Monitor, RestartReport, StopReason, TraceEntry};
+pub use em::{
+    Accel, EmConfig, FitReport, Monitor, RestartReport, StopReason, Strategy, TraceEntry,
+};
 pub use error::{Error, Result};
 pub use init::Init;
 pub use memory::MemoryLimit;

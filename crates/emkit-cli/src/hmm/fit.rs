@@ -342,7 +342,8 @@ where
         .max_iter(args.max_iter)
         .tol(args.tol)
         .seed(args.seed)
-        .accel(args.accel);
+        .accel(args.accel)
+        .strategy(args.strategy);
     match data {
         FitData::Memory(seqs) => b.fit_with_monitor(seqs, monitor),
         FitData::Stream(seqs) => b.fit_source(seqs, monitor),
@@ -405,6 +406,7 @@ impl AnyFit {
             "n_iter": best.n_iter(),
             "n_em_steps": best.em_steps,
             "accel": args.accel.name(),
+            "strategy": args.strategy.name(),
             "converged": best.converged(),
             "stop_reason": stop_name(best.stop),
             "best_init": report.best_init,

@@ -100,6 +100,11 @@ struct FitArgs {
     /// steps and keeps a step only when it raises the likelihood) or none.
     #[arg(long, default_value_t = emkit::Accel::default(), value_parser = crate::common::parse_accel)]
     accel: emkit::Accel,
+    /// How the --n-init starts are spent: restarts, or split-merge (em-EM
+    /// from short runs; HMMs have no split-and-merge moves yet, so the
+    /// search ends there).
+    #[arg(long, default_value_t = emkit::Strategy::default(), value_parser = crate::common::parse_strategy)]
+    strategy: emkit::Strategy,
     /// Use only these columns (comma-separated names).
     #[arg(long, value_delimiter = ',', value_name = "a,b,c")]
     columns: Option<Vec<String>>,

@@ -1,6 +1,7 @@
 use rayon::prelude::*;
 
 use super::accel::{Accel, Squarem};
+use super::strategy::Strategy;
 use super::{EmData, EmModel, Monitor, SufficientStats};
 use crate::error::{Error, Result};
 use crate::memory::MemoryLimit;
@@ -30,6 +31,8 @@ pub struct EmConfig {
     /// How iterates are stepped: plain EM or an accelerated scheme; the
     /// convergence test compares accepted iterates either way.
     pub accel: Accel,
+    /// How the `n_init` starts are spent: independent restarts, or a search.
+    pub strategy: Strategy,
 }
 
 impl Default for EmConfig {
@@ -41,6 +44,7 @@ impl Default for EmConfig {
             seed: 0,
             max_memory: None,
             accel: Accel::None,
+            strategy: Strategy::Restarts,
         }
     }
 }
@@ -281,11 +285,12 @@ pub(crate) fn sum_like_e_step(block_totals: impl ExactSizeIterator<Item = f64>) 
     total
 }
 
-/// Fits by EM: `config.n_init` restarts, each started by `init(restart, seed)`,
-/// and returns the model with the highest final log-likelihood.
+/// Fits by EM: `config.n_init` starts, each made by `init(restart, seed)`,
+/// spent as `config.strategy` says (independent restarts by default), and
+/// returns the model with the highest final log-likelihood.
 ///
-/// A restart that fails is recorded in the report and the others go on; the
-/// fit fails only when every restart fails (with the first restart's error).
+/// A run that fails is recorded in the report and the others go on; the
+/// fit fails only when every run fails (with the first one's error).
 pub fn fit<D, M, I, Mon>(
     data: &D,
     config: &EmConfig,
@@ -299,6 +304,9 @@ where
     Mon: Monitor + ?Sized,
 {
     config.validate()?;
+    if config.strategy == Strategy::SplitMerge {
+        return super::strategy::split_merge(data, config, init, monitor);
+    }
     let mut best: Option<(M, usize)> = None;
     let mut reports: Vec<RestartReport> = Vec::new();
     let mut first_error = None;
@@ -311,41 +319,16 @@ where
         }
         monitor.restart_started(restart, config.n_init);
         let seed = restart_seed(config.seed, restart);
-        let mut report = RestartReport {
-            restart,
-            seed,
-            trace: Vec::new(),
-            stop: StopReason::Failed,
-            log_likelihood: f64::NAN,
-            mean_log_likelihood: f64::NAN,
-            reseeded: Vec::new(),
-            error: None,
-            em_steps: 0,
-        };
+        let mut report = new_report(restart, seed);
         let outcome = init(restart, seed)
             .and_then(|model| run_restart(data, config, model, &mut report, monitor));
-        match outcome {
-            Ok(model) => {
-                let better = match &best {
-                    None => true,
-                    Some((_, b)) => report.log_likelihood > reports[*b].log_likelihood,
-                };
-                if better {
-                    best = Some((model, restart));
-                }
-            }
-            // An interruption, or data that can no longer be read, ends the
-            // whole fit, not one restart.
-            Err(
-                e @ (Error::Interrupted { .. }
-                | Error::Io(_)
-                | Error::Npy { .. }
-                | Error::Parquet { .. }),
-            ) => return Err(e),
-            Err(e) => {
-                report.stop = StopReason::Failed;
-                report.error = Some(e.to_string());
-                first_error.get_or_insert(e);
+        if let Some(model) = record_outcome(outcome, &mut report, &mut first_error)? {
+            let better = match &best {
+                None => true,
+                Some((_, b)) => report.log_likelihood > reports[*b].log_likelihood,
+            };
+            if better {
+                best = Some((model, restart));
             }
         }
         monitor.restart_finished(restart, &report);
@@ -365,7 +348,47 @@ where
     }
 }
 
-fn run_restart<D, M, Mon>(
+/// The report of a run about to start.
+pub(super) fn new_report(restart: usize, seed: u64) -> RestartReport {
+    RestartReport {
+        restart,
+        seed,
+        trace: Vec::new(),
+        stop: StopReason::Failed,
+        log_likelihood: f64::NAN,
+        mean_log_likelihood: f64::NAN,
+        reseeded: Vec::new(),
+        error: None,
+        em_steps: 0,
+    }
+}
+
+/// A run's outcome: its model, or `None` with the failure recorded in its
+/// report (the first error kept for when every run fails). An interruption,
+/// or data that can no longer be read, ends the whole fit instead.
+pub(super) fn record_outcome<M>(
+    outcome: Result<M>,
+    report: &mut RestartReport,
+    first_error: &mut Option<Error>,
+) -> Result<Option<M>> {
+    match outcome {
+        Ok(model) => Ok(Some(model)),
+        Err(
+            e @ (Error::Interrupted { .. }
+            | Error::Io(_)
+            | Error::Npy { .. }
+            | Error::Parquet { .. }),
+        ) => Err(e),
+        Err(e) => {
+            report.stop = StopReason::Failed;
+            report.error = Some(e.to_string());
+            first_error.get_or_insert(e);
+            Ok(None)
+        }
+    }
+}
+
+pub(super) fn run_restart<D, M, Mon>(
     data: &D,
     config: &EmConfig,
     mut model: M,

@@ -18,6 +18,7 @@ mod driver;
 mod fit;
 pub(crate) mod flat;
 mod monitor;
+mod strategy;
 
 /// The engine's settings as builder methods (`n_init`, `max_iter`, `tol`,
 /// `seed`, `max_memory`), written once for every model's builder: expand it
@@ -73,6 +74,17 @@ macro_rules! em_settings {
             self.em.accel = accel;
             self
         }
+
+        /// How the `n_init` starts are spent (default
+        /// [`Strategy::Restarts`](crate::em::Strategy)):
+        /// [`Strategy::SplitMerge`](crate::em::Strategy) runs em-EM from
+        /// `n_init` short runs, then split-and-merge moves from the best,
+        /// within 1.5× the compute of `n_init` restarts; the report then
+        /// holds one entry per EM run.
+        pub fn strategy(mut self, strategy: crate::em::Strategy) -> Self {
+            self.em.strategy = strategy;
+            self
+        }
     };
 }
 pub(crate) use em_settings;
@@ -87,6 +99,7 @@ pub use driver::{
 pub(crate) use driver::{n_tasks, report_bytes};
 pub use fit::{Fit, Parameters};
 pub use monitor::{Monitor, NoMonitor};
+pub use strategy::{Strategy, N_LONG, SHORT_ITER};
 
 use crate::data::{RowBlock, RowBlocks};
 use crate::error::Result;
@@ -193,5 +206,15 @@ pub trait EmModel<D: EmData + ?Sized>: Clone + Send + Sync {
     fn read_flat(&mut self, x: &[f64], base: &[f64]) -> bool {
         let _ = (x, base);
         false
+    }
+    /// Split-and-merge proposals from these (fitted) parameters, most
+    /// promising first: copies with two components merged and one split,
+    /// for the split-merge strategy to run EM from. `data` is the fitted
+    /// data; computing the proposals may pass over it once. Empty (the
+    /// default) when the model has none; the strategy then stops after its
+    /// em-EM phase.
+    fn proposals(&self, data: &D) -> Result<Vec<Self>> {
+        let _ = data;
+        Ok(Vec::new())
     }
 }

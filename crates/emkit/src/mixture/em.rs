@@ -1,6 +1,7 @@
 //! The mixture's side of EM: the Gaussian components' block kernel and
 //! statistics (in [`crate::dist::gaussian`]) plus the mixing weights.
 
+use super::moves::MoveStats;
 use crate::data::{RowBlock, RowBlocks};
 use crate::dist::gaussian::{e_step_block, factor_scratch, maximize_into, ComponentStats, Path};
 use crate::em::flat::FlatReader;
@@ -91,6 +92,14 @@ impl<'a> EmModel<RowBlocks<'a>> for MixtureEm {
     fn read_flat(&mut self, x: &[f64], base: &[f64]) -> bool {
         let mut flat = FlatReader::new(x, base);
         self.model.read_flat(&mut flat) && flat.finished()
+    }
+
+    fn proposals(&self, data: &RowBlocks<'a>) -> Result<Vec<Self>> {
+        let mut stats = MoveStats::new(&self.model);
+        for b in 0..data.n_blocks() {
+            stats.add(&self.model, data.block(b))?;
+        }
+        Ok(stats.proposals(self))
     }
 }
 

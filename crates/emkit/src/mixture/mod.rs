@@ -8,6 +8,7 @@
 mod builder;
 pub mod distributed;
 pub(crate) mod em;
+mod moves;
 pub mod stream;
 
 pub use builder::{GaussianMixtureBuilder, MixtureFit};

@@ -379,6 +379,18 @@ impl<'s> EmModel<SourceBlocks<'s>> for MixtureEm {
     fn read_flat(&mut self, x: &[f64], base: &[f64]) -> bool {
         <Self as EmModel<crate::data::RowBlocks<'s>>>::read_flat(self, x, base)
     }
+
+    fn proposals(&self, data: &SourceBlocks<'s>) -> Result<Vec<Self>> {
+        let mut stats = super::moves::MoveStats::new(&self.model);
+        for b in 0..data.n_blocks() {
+            let block = data.block(b);
+            if !block.values.is_empty() {
+                stats.add(&self.model, block.as_block())?;
+            }
+        }
+        data.pass_finished()?;
+        Ok(stats.proposals(self))
+    }
 }
 
 impl GaussianMixtureBuilder {
