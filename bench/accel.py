@@ -314,6 +314,18 @@ def others_share(before):
     return max(0.0, other) / (wall * os.cpu_count())
 
 
+def wait_quiet(limit):
+    """Waits (at most `limit` seconds) until other processes use under 10% of
+    the host over a 2-s window; returns the seconds waited."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit:
+        snap = cpu_snapshot()
+        time.sleep(2.0)
+        if others_share(snap) < 0.10:
+            break
+    return time.perf_counter() - t0
+
+
 def emkit_pairs(case, tol, repeats):
     """Plain and SQUAREM alternating (which goes first alternates too); more
     pairs for short fits."""
@@ -392,6 +404,9 @@ def main():
     ap.add_argument("--peer-repeats", type=int, default=3)
     ap.add_argument("--only", default="", help="comma-separated case labels, e.g. iris-full")
     ap.add_argument("--no-default-tol", action="store_true", help="skip the default-tol table")
+    ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                    help="before each case, wait up to SECONDS for other processes to use "
+                         "under 10%% of the host (a shared machine)")
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))
 
@@ -423,6 +438,8 @@ def main():
         data = loader()
         case = Mixture(data, k, cov, extra) if model == "gmm" else Hmm(data, model, k, cov, extra)
         made[label] = (model, case)
+        if args.wait_quiet > 0:
+            wait_quiet(args.wait_quiet)
         snap = cpu_snapshot()
         plain, sq = emkit_pairs(case, args.tol, args.repeats)
         p, s = summary(plain), summary(sq)
@@ -469,6 +486,8 @@ def main():
     times = []
     for label, (model, case) in made.items():
         tol = 1e-3 if model == "gmm" else 1e-2 / case.n
+        if args.wait_quiet > 0:
+            wait_quiet(args.wait_quiet)
         snap = cpu_snapshot()
         plain, sq = emkit_pairs(case, tol, max(args.repeats, 5))
         p, s = summary(plain), summary(sq)
