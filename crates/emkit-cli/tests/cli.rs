@@ -1236,10 +1236,32 @@ fn accel_is_an_option_of_every_fitting_command() {
         &["fit", s(&faithful), "-k", "2"][..],
         &["hmm", "fit", s(&faithful), "--states", "2"],
     ] {
-        let mut args = cmd.to_vec();
-        args.extend(["--accel", "fast"]);
-        let r = run(&args);
-        assert_eq!(r.code, 2, "{}", r.stderr);
-        assert!(r.stderr.contains("--accel"), "{}", r.stderr);
+        for (flag, bad) in [("--accel", "fast"), ("--strategy", "smem")] {
+            let mut args = cmd.to_vec();
+            args.extend([flag, bad]);
+            let r = run(&args);
+            assert_eq!(r.code, 2, "{}", r.stderr);
+            assert!(r.stderr.contains(flag), "{}", r.stderr);
+        }
     }
+    // Each says which ran.
+    let search = |strategy: &str| {
+        let r = run(&[
+            "fit",
+            s(&faithful),
+            "-k",
+            "4",
+            "--n-init",
+            "3",
+            "--strategy",
+            strategy,
+            "--json",
+            "-q",
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        json_of(&r)
+    };
+    let (restarts, moves) = (search("restarts"), search("split-merge"));
+    assert_eq!(moves["strategy"], "split-merge");
+    assert_eq!(restarts["strategy"], "restarts");
 }
