@@ -311,12 +311,7 @@ where
     let mut reports: Vec<RestartReport> = Vec::new();
     let mut first_error = None;
     for restart in 0..config.n_init {
-        if monitor.stop_requested() {
-            return Err(Error::Interrupted {
-                restart,
-                iteration: 0,
-            });
-        }
+        check_interrupt(monitor, restart)?;
         monitor.restart_started(restart, config.n_init);
         let seed = restart_seed(config.seed, restart);
         let mut report = new_report(restart, seed);
@@ -346,6 +341,20 @@ where
         )),
         None => Err(first_error.expect("n_init >= 1 and no restart succeeded")),
     }
+}
+
+/// Ends the fit before run `restart` starts when the monitor asks to stop.
+pub(super) fn check_interrupt<Mon: Monitor + ?Sized>(
+    monitor: &mut Mon,
+    restart: usize,
+) -> Result<()> {
+    if monitor.stop_requested() {
+        return Err(Error::Interrupted {
+            restart,
+            iteration: 0,
+        });
+    }
+    Ok(())
 }
 
 /// The report of a run about to start.

@@ -24,9 +24,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::driver::{new_report, record_outcome, restart_seed, run_restart};
+use super::driver::{check_interrupt, new_report, record_outcome, restart_seed, run_restart};
 use super::{EmConfig, EmData, EmModel, FitReport, Monitor, RestartReport, StopReason};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// How a fit spends its `n_init` starts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -200,16 +200,6 @@ where
             total_weight: n,
         },
     ))
-}
-
-fn check_interrupt<Mon: Monitor + ?Sized>(monitor: &mut Mon, restart: usize) -> Result<()> {
-    if monitor.stop_requested() {
-        return Err(Error::Interrupted {
-            restart,
-            iteration: 0,
-        });
-    }
-    Ok(())
 }
 
 /// The run with the highest final log-likelihood (the first of equals).
